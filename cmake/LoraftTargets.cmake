@@ -1,0 +1,101 @@
+# Helpers that keep each directory's CMakeLists.txt to one line per target.
+
+# Warnings and options every loraft target compiles with.
+add_library(loraft_options INTERFACE)
+target_compile_features(loraft_options INTERFACE cxx_std_17)
+target_compile_options(loraft_options INTERFACE -Wall -Wextra
+  $<$<BOOL:${LORAFT_WERROR}>:-Werror>)
+target_include_directories(loraft_options INTERFACE
+  $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/lib>
+  $<INSTALL_INTERFACE:include>)
+
+# LibTorch headers are included as system headers so that their warnings do not drown ours.
+add_library(loraft_torch INTERFACE)
+target_link_libraries(loraft_torch INTERFACE ${TORCH_LIBRARIES})
+target_include_directories(loraft_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
+
+# One precompiled <torch/torch.h>, shared by every component that uses LibTorch.
+add_library(loraft_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/pch.cpp)
+target_link_libraries(loraft_pch PUBLIC loraft_options loraft_torch)
+target_precompile_headers(loraft_pch PRIVATE <torch/torch.h>)
+
+# loraft_component(<name> [TORCH] [DEPS <component>...] [LIBS <target>...])
+# Builds lib/loraft/<name>/*.cpp into the static library loraft_<name>. Components are the
+# units the tests link; the installed library `loraft` is the union of all of them.
+# TORCH components use the shared precompiled <torch/torch.h>: parsing it costs more than
+# most of our translation units.
+set(LORAFT_COMPONENTS "" CACHE INTERNAL "")
+function(loraft_component name)
+  cmake_parse_arguments(C "TORCH" "" "DEPS;LIBS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/loraft/${name}/*.cpp)
+  file(GLOB hdrs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/loraft/${name}/*.h)
+  add_library(loraft_${name} OBJECT ${srcs} ${hdrs})
+  target_link_libraries(loraft_${name} PUBLIC loraft_options ${C_LIBS})
+  foreach(dep ${C_DEPS})
+    target_link_libraries(loraft_${name} PUBLIC loraft_${dep})
+  endforeach()
+  if(C_TORCH)
+    target_link_libraries(loraft_${name} PUBLIC loraft_torch)
+    target_precompile_headers(loraft_${name} REUSE_FROM loraft_pch)
+  endif()
+  set(LORAFT_COMPONENTS ${LORAFT_COMPONENTS} ${name} CACHE INTERNAL "")
+endfunction()
+
+# loraft_collect(<out> <component>...): the components and everything they depend on.
+function(loraft_collect out)
+  set(result "")
+  set(todo ${ARGN})
+  while(todo)
+    list(POP_FRONT todo c)
+    if(NOT c IN_LIST result)
+      list(APPEND result ${c})
+      get_target_property(links loraft_${c} INTERFACE_LINK_LIBRARIES)
+      foreach(l ${links})
+        if(l MATCHES "^loraft_(.+)$" AND TARGET ${l})
+          get_target_property(type ${l} TYPE)
+          if(type STREQUAL "OBJECT_LIBRARY")
+            list(APPEND todo ${CMAKE_MATCH_1})
+          endif()
+        endif()
+      endforeach()
+    endif()
+  endwhile()
+  set(${out} ${result} PARENT_SCOPE)
+endfunction()
+
+# loraft_link_components(<target> <component>...): links the objects of the components and
+# of everything they depend on (object libraries do not carry their objects transitively).
+function(loraft_link_components target)
+  loraft_collect(all ${ARGN})
+  foreach(c ${all})
+    target_link_libraries(${target} PRIVATE loraft_${c})
+  endforeach()
+endfunction()
+
+# loraft_test(<area> COMPONENTS <component>...): tests/<area>/*.cpp become one GoogleTest
+# program test_<area>, registered with CTest under the label <area>. Each program is one CTest
+# entry (starting a LibTorch process costs most of a second, so one process per case would
+# dominate `make test`). Cases named *Slow* run in a second entry labelled `slow`, so that
+# `ctest -LE slow` skips them.
+function(loraft_test area)
+  cmake_parse_arguments(T "" "" "COMPONENTS" ${ARGN})
+  file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${area}/*.cpp)
+  add_executable(test_${area} ${srcs})
+  loraft_link_components(test_${area} ${T_COMPONENTS})
+  target_link_libraries(test_${area} PRIVATE loraft_test_support GTest::gtest_main)
+  add_test(NAME ${area} COMMAND test_${area} --gtest_filter=-*Slow*:*/*Slow*
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(${area} PROPERTIES LABELS ${area})
+  add_test(NAME ${area}_slow COMMAND test_${area} --gtest_filter=*Slow*
+           WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+  set_tests_properties(${area}_slow PROPERTIES LABELS "${area};slow")
+endfunction()
+
+# loraft_app(<name> COMPONENTS <component>...): apps/<name>.cpp becomes the program <name>.
+function(loraft_app name)
+  cmake_parse_arguments(A "" "" "COMPONENTS" ${ARGN})
+  add_executable(${name} ${PROJECT_SOURCE_DIR}/apps/${name}.cpp)
+  loraft_link_components(${name} ${A_COMPONENTS})
+  target_link_libraries(${name} PRIVATE Boost::program_options)
+  install(TARGETS ${name} RUNTIME DESTINATION bin)
+endfunction()

@@ -1,0 +1,79 @@
+#include "loraft/core/threads.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace loraft {
+namespace {
+
+std::atomic<int> g_threads{0};
+std::once_flag g_once;
+
+}  // namespace
+
+int default_num_threads() {
+  if (const char* env = std::getenv("LORAFT_NUM_THREADS")) {
+    char* end = nullptr;
+    long v = std::strtol(env, &end, 10);
+    if (end != env && *end == '\0' && v > 0) return static_cast<int>(v);
+  }
+  unsigned hw = std::thread::hardware_concurrency();
+  return hw > 0 ? static_cast<int>(hw) : 1;
+}
+
+int configure_threads(int n) {
+  if (n <= 0) n = default_num_threads();
+  at::set_num_threads(n);
+  g_threads = n;
+  return n;
+}
+
+void ensure_threads_configured() {
+  std::call_once(g_once, [] {
+    if (g_threads.load() == 0) configure_threads(0);
+  });
+}
+
+int num_threads() {
+  int n = g_threads.load();
+  return n > 0 ? n : default_num_threads();
+}
+
+void parallel_for(std::size_t n, const std::function<void(std::size_t, std::size_t)>& body,
+                  int threads) {
+  if (n == 0) return;
+  std::size_t t = static_cast<std::size_t>(threads > 0 ? threads : num_threads());
+  t = std::max<std::size_t>(1, std::min(t, n));
+  if (t == 1) {
+    body(0, n);
+    return;
+  }
+  std::vector<std::exception_ptr> errors(t);
+  std::vector<std::thread> pool;
+  pool.reserve(t - 1);
+  const std::size_t chunk = (n + t - 1) / t;
+  auto run = [&](std::size_t i) {
+    std::size_t b = i * chunk, e = std::min(n, b + chunk);
+    if (b >= e) return;
+    try {
+      body(b, e);
+    } catch (...) {
+      errors[i] = std::current_exception();
+    }
+  };
+  for (std::size_t i = 1; i < t; ++i) pool.emplace_back(run, i);
+  run(0);
+  for (auto& th : pool) th.join();
+  for (auto& e : errors)
+    if (e) std::rethrow_exception(e);
+}
+
+}  // namespace loraft

@@ -1,0 +1,76 @@
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <numeric>
+#include <vector>
+
+#include "loraft/core/error.h"
+#include "loraft/core/hash.h"
+#include "loraft/core/threads.h"
+#include "support/test_support.h"
+
+namespace loraft {
+namespace {
+
+TEST(Error, MessageNamesPlaceProblemAndExpectation) {
+  FormatError e("unterminated quoted field", at_line("train.csv", 17), "a closing '\"'");
+  EXPECT_STREQ(e.what(), "train.csv:17: unterminated quoted field (expected a closing '\"')");
+  EXPECT_EQ(e.where(), "train.csv:17");
+  EXPECT_EQ(e.problem(), "unterminated quoted field");
+  Error plain("bad");
+  EXPECT_STREQ(plain.what(), "bad");
+}
+
+// Test vectors from FIPS 180-4 / NIST CSRC examples.
+TEST(Sha256, KnownVectors) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+
+TEST(Sha256, IncrementalEqualsOneShotAndFieldsAreUnambiguous) {
+  EXPECT_EQ(Sha256().update("ab").update("c").hex(), sha256_hex("abc"));
+  EXPECT_NE(Sha256().update_field("ab").update_field("c").hex(),
+            Sha256().update_field("a").update_field("bc").hex());
+}
+
+TEST(Sha256, FileMatchesBytesAndMissingFileIsIoError) {
+  testing::ScratchDir dir;
+  testing::write_text(dir / "f.txt", "abc");
+  EXPECT_EQ(sha256_file(dir / "f.txt"), sha256_hex("abc"));
+  EXPECT_THROW(sha256_file(dir / "missing"), IoError);
+}
+
+TEST(Threads, ConfigureSetsLibTorchThreadCount) {
+  EXPECT_EQ(configure_threads(1), 1);
+  EXPECT_EQ(at::get_num_threads(), 1);
+  EXPECT_EQ(num_threads(), 1);
+  int n = configure_threads(0);
+  EXPECT_EQ(n, default_num_threads());
+  EXPECT_EQ(at::get_num_threads(), n);
+}
+
+TEST(Threads, ParallelForVisitsEveryIndexOnce) {
+  for (int threads : {1, 2, 3, 8}) {
+    std::vector<std::atomic<int>> seen(1001);
+    parallel_for(seen.size(), [&](std::size_t b, std::size_t e) {
+      for (std::size_t i = b; i < e; ++i) seen[i]++;
+    }, threads);
+    for (auto& s : seen) ASSERT_EQ(s.load(), 1);
+  }
+  parallel_for(0, [](std::size_t, std::size_t) { FAIL(); });
+}
+
+TEST(Threads, ParallelForRethrowsAfterAllChunks) {
+  std::atomic<int> chunks{0};
+  EXPECT_THROW(parallel_for(100, [&](std::size_t b, std::size_t) {
+    chunks++;
+    if (b == 0) throw Error("first chunk failed");
+  }, 4), Error);
+  EXPECT_EQ(chunks.load(), 4);
+}
+
+}  // namespace
+}  // namespace loraft

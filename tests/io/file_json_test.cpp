@@ -1,0 +1,86 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "loraft/core/error.h"
+#include "loraft/io/file.h"
+#include "loraft/io/json.h"
+#include "support/test_support.h"
+
+namespace loraft::io {
+namespace {
+namespace fs = std::filesystem;
+
+TEST(File, AtomicWriteReplacesWholeFileAndLeavesNoTemporary) {
+  testing::ScratchDir dir;
+  fs::path p = dir / "sub" / "out.txt";
+  write_file_atomic(p, "first version, longer");
+  write_file_atomic(p, "second");
+  EXPECT_EQ(read_file(p), "second");
+  int entries = 0;
+  for (auto& e : fs::directory_iterator(p.parent_path())) (void)e, ++entries;
+  EXPECT_EQ(entries, 1);
+}
+
+TEST(File, TemporaryFileIsRemovedUnlessCommitted) {
+  testing::ScratchDir dir;
+  fs::path tmp_path;
+  {
+    TemporaryFile tmp(dir / "x");
+    tmp_path = tmp.path();
+    testing::write_text(tmp.path(), "partial");
+  }
+  EXPECT_FALSE(fs::exists(tmp_path));
+  EXPECT_FALSE(fs::exists(dir / "x"));
+}
+
+TEST(File, ReadMissingFileNamesIt) {
+  testing::ScratchDir dir;
+  try {
+    read_file(dir / "nope.txt");
+    FAIL();
+  } catch (const IoError& e) {
+    EXPECT_NE(std::string(e.what()).find("nope.txt"), std::string::npos);
+  }
+}
+
+TEST(File, AppendLineAppends) {
+  testing::ScratchDir dir;
+  append_line(dir / "m.jsonl", "{\"a\":1}");
+  append_line(dir / "m.jsonl", "{\"a\":2}");
+  EXPECT_EQ(read_file(dir / "m.jsonl"), "{\"a\":1}\n{\"a\":2}\n");
+}
+
+TEST(Json, SyntaxErrorGivesLineAndColumn) {
+  testing::ScratchDir dir;
+  testing::write_text(dir / "c.json", "{\n  \"a\": 1,\n  \"b\": ]\n}\n");
+  try {
+    read_json(dir / "c.json");
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(e.where().find("c.json:3:"), std::string::npos) << e.what();
+  }
+}
+
+TEST(Json, LinesReportTheBadLineNumber) {
+  testing::ScratchDir dir;
+  testing::write_text(dir / "x.jsonl", "{\"text\": \"a\\u2028b\"}\n\n{\"text\": 2}\n{broken\n");
+  std::vector<long long> lines;
+  try {
+    for_each_json_line(dir / "x.jsonl", [&](const Json&, long long n) { lines.push_back(n); });
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.where(), (dir / "x.jsonl").string() + ":4");
+  }
+  EXPECT_EQ(lines, (std::vector<long long>{1, 3}));
+}
+
+TEST(Json, GetFieldNamesMissingAndMistypedKeys) {
+  Json j = Json::parse(R"({"dim": 32, "name": "x"})");
+  EXPECT_EQ(get_field<int>(j, "dim", "config.json"), 32);
+  EXPECT_THROW(get_field<int>(j, "n_layers", "config.json"), FormatError);
+  EXPECT_THROW(get_field<int>(j, "name", "config.json"), FormatError);
+}
+
+}  // namespace
+}  // namespace loraft::io
