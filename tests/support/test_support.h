@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 namespace loraft::testing {
 
@@ -31,6 +32,19 @@ class ScratchDir {
  private:
   std::filesystem::path path_;
 };
+
+/// The path of a built program of apps/ (e.g. "loraft-tokenize").
+std::filesystem::path program(const std::string& name);
+
+/// What a finished child process left.
+struct ProcessResult {
+  int exit_code = -1;      ///< exit status, or -1 if it did not exit normally
+  std::string out;         ///< everything it wrote on stdout
+  std::string err;         ///< everything it wrote on stderr
+};
+
+/// Runs `argv` (argv[0] is the program path) with `input` on stdin and collects its output.
+ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "");
 
 /// Writes `bytes` to `path` (creating parent folders); for tests that build inputs.
 void write_text(const std::filesystem::path& path, const std::string& bytes);

@@ -1,0 +1,39 @@
+#include "common/app.h"
+
+#include "loraft/core/error.h"
+
+namespace loraft::app {
+namespace po = boost::program_options;
+
+bool parse(int argc, char** argv, const std::string& program, const std::string& summary,
+           Options& options) {
+  po::options_description all;
+  all.add_options()("help,h", "print this help and exit");
+  all.add(options.description());
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, all), vm);
+    if (vm.count("help")) {
+      std::cout << "usage: " << program << " [options]\n" << summary << "\n\n" << all << "\n";
+      return false;
+    }
+    po::notify(vm);
+  } catch (const po::error& e) {
+    throw ConfigError(e.what(), "command line", "see " + program + " --help");
+  }
+  return true;
+}
+
+int guard(const std::string& program, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const Error& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << program << ": internal error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace loraft::app

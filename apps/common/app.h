@@ -1,0 +1,83 @@
+#pragma once
+/// @file
+/// @brief What every loraft program shares: one declaration per flag, `--help`, and one
+/// clear line with exit status 2 for any loraft::Error.
+///
+/// A program keeps its flags in one struct that declares each flag once:
+/// @code
+/// struct Flags {
+///   std::string vocab;
+///   int max_length = 128;
+///   void declare(loraft::app::Options& o) {
+///     o.required("vocab", vocab, "path of the WordPiece vocab.txt");
+///     o.optional("max-length", max_length, "tokens per row, [CLS] and [SEP] included");
+///   }
+/// };
+/// int main(int argc, char** argv) {
+///   return loraft::app::run(argc, argv, "loraft-x", "Does x.", [](Flags& f) { ...; return 0; });
+/// }
+/// @endcode
+
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include <boost/program_options.hpp>
+
+namespace loraft::app {
+
+/// Collects a program's flags; each flag is bound to a member of the program's flag struct.
+class Options {
+ public:
+  /// A flag with a default: the member's current value, shown by `--help`.
+  template <typename T>
+  void optional(const char* name, T& target, const char* help) {
+    desc_.add_options()(name, boost::program_options::value<T>(&target)->default_value(target),
+                        help);
+  }
+  /// A flag the user must give.
+  template <typename T>
+  void required(const char* name, T& target, const char* help) {
+    desc_.add_options()(name, boost::program_options::value<T>(&target)->required(), help);
+  }
+  /// A flag that may repeat (`--x a --x b`) or take several values.
+  template <typename T>
+  void multiple(const char* name, std::vector<T>& target, const char* help) {
+    desc_.add_options()(name, boost::program_options::value<std::vector<T>>(&target)->multitoken(),
+                        help);
+  }
+  /// An on/off switch (false unless given).
+  void flag(const char* name, bool& target, const char* help) {
+    desc_.add_options()(name, boost::program_options::bool_switch(&target), help);
+  }
+  /// The underlying description (for printing or parsing).
+  boost::program_options::options_description& description() { return desc_; }
+
+ private:
+  boost::program_options::options_description desc_{"Options", 100};
+};
+
+/// Parses argv into the flags. Returns false after printing help (for `--help`), throws
+/// ConfigError (as a loraft::Error) for unknown or malformed flags.
+bool parse(int argc, char** argv, const std::string& program, const std::string& summary,
+           Options& options);
+
+/// Runs `body`, turning any loraft::Error or bad flag into `program: error: <message>` on
+/// stderr and exit status 2; other exceptions give status 1.
+int guard(const std::string& program, const std::function<int()>& body);
+
+/// parse() then body(flags), inside guard(): the whole main() of a typical program.
+template <typename Flags>
+int run(int argc, char** argv, const std::string& program, const std::string& summary,
+        const std::function<int(Flags&)>& body) {
+  return guard(program, [&] {
+    Flags flags;
+    Options options;
+    flags.declare(options);
+    if (!parse(argc, argv, program, summary, options)) return 0;
+    return body(flags);
+  });
+}
+
+}  // namespace loraft::app
