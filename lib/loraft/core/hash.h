@@ -14,9 +14,12 @@ namespace loraft {
 /// Incremental SHA-256 (FIPS 180-4, through OpenSSL's EVP interface).
 class Sha256 {
  public:
+  /// Starts an empty hash.
   Sha256();
   ~Sha256();
+  /// Moves the running state.
   Sha256(Sha256&&) noexcept;
+  /// Moves the running state.
   Sha256& operator=(Sha256&&) noexcept;
 
   /// Feeds bytes.

@@ -1,0 +1,10 @@
+# Runs Doxygen and fails if it warns (an undocumented public name, a broken reference).
+execute_process(COMMAND ${DOXYGEN} ${DOXYFILE} RESULT_VARIABLE rc)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "doxygen failed (${rc})")
+endif()
+file(READ ${WARNINGS} warnings)
+if(NOT warnings STREQUAL "")
+  message(FATAL_ERROR "Doxygen warnings:\n${warnings}")
+endif()
+message(STATUS "docs: no Doxygen warnings")
