@@ -14,10 +14,24 @@ add_library(loraft_torch INTERFACE)
 target_link_libraries(loraft_torch INTERFACE ${TORCH_LIBRARIES})
 target_include_directories(loraft_torch SYSTEM INTERFACE ${TORCH_INCLUDE_DIRS})
 
-# One precompiled <torch/torch.h>, shared by every component that uses LibTorch.
+# One precompiled <torch/torch.h> for the library's components (position-independent code,
+# so that libloraft.a can go into shared objects) and one for programs (compiled as the
+# compiler's default position-independent executables). GCC ignores a PCH made with other
+# code-generation flags, hence two.
 add_library(loraft_pch OBJECT ${PROJECT_SOURCE_DIR}/cmake/pch.cpp)
 target_link_libraries(loraft_pch PUBLIC loraft_options loraft_torch)
 target_precompile_headers(loraft_pch PRIVATE <torch/torch.h>)
+add_library(loraft_pch_exe OBJECT ${PROJECT_SOURCE_DIR}/cmake/pch.cpp)
+target_link_libraries(loraft_pch_exe PUBLIC loraft_options loraft_torch)
+target_precompile_headers(loraft_pch_exe PRIVATE <torch/torch.h>)
+set_target_properties(loraft_pch_exe PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+
+# loraft_program(<target>): what every executable target shares (tests, apps, benchmarks).
+function(loraft_program target)
+  target_link_libraries(${target} PRIVATE loraft_options loraft_torch)
+  set_target_properties(${target} PROPERTIES POSITION_INDEPENDENT_CODE OFF)
+  target_precompile_headers(${target} REUSE_FROM loraft_pch_exe)
+endfunction()
 
 # loraft_component(<name> [TORCH] [DEPS <component>...] [LIBS <target>...])
 # Builds lib/loraft/<name>/*.cpp into the static library loraft_<name>. Components are the
@@ -101,6 +115,7 @@ function(loraft_test area)
   add_executable(test_${area} ${srcs})
   loraft_link_components(test_${area} ${T_COMPONENTS})
   target_link_libraries(test_${area} PRIVATE loraft_test_support GTest::gtest_main)
+  loraft_program(test_${area})
   add_test(NAME ${area} COMMAND test_${area} --gtest_filter=-*Slow*:*/*Slow*
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(${area} PROPERTIES LABELS ${area})
@@ -119,5 +134,6 @@ function(loraft_app name)
   add_executable(${name} ${PROJECT_SOURCE_DIR}/apps/${name}.cpp)
   loraft_link_components(${name} ${A_COMPONENTS})
   target_link_libraries(${name} PRIVATE loraft_app_support)
+  loraft_program(${name})
   install(TARGETS ${name} RUNTIME DESTINATION bin)
 endfunction()
