@@ -1,0 +1,72 @@
+#include "loraft/train/run_directory.h"
+
+#include <fstream>
+
+#include "loraft/core/error.h"
+#include "loraft/core/hash.h"
+#include "loraft/io/file.h"
+
+namespace loraft::train {
+namespace fs = std::filesystem;
+
+std::string RunDirectory::config_hash(const io::Json& config) {
+  // nlohmann::json keeps object keys sorted, so dump() is canonical.
+  return sha256_hex(config.dump()).substr(0, 16);
+}
+
+RunDirectory::RunDirectory(const fs::path& root, const io::Json& config)
+    : path_(root / config_hash(config)), hash_(config_hash(config)), config_(config) {
+  fs::create_directories(path_);
+  const fs::path config_file = path_ / "config.json";
+  if (fs::exists(config_file)) {
+    io::Json existing = io::read_json(config_file);
+    if (existing != config)
+      throw FormatError("run folder holds a different configuration", config_file.string(),
+                        "the configuration whose hash names the folder");
+  } else {
+    io::write_file_atomic(config_file, config.dump(2) + "\n");
+  }
+}
+
+void RunDirectory::append_metrics(const io::Json& record) const {
+  io::append_line(path_ / "metrics.jsonl", record.dump());
+}
+
+std::vector<io::Json> RunDirectory::metrics() const {
+  std::vector<io::Json> out;
+  const fs::path file = path_ / "metrics.jsonl";
+  if (!fs::exists(file)) return out;
+  std::string text = io::read_file(file);
+  std::size_t pos = 0;
+  while (pos < text.size()) {
+    std::size_t end = text.find('\n', pos);
+    if (end == std::string::npos) break;  // no newline: the write was torn
+    io::Json j = io::Json::parse(text.begin() + static_cast<long>(pos),
+                                 text.begin() + static_cast<long>(end), nullptr, false);
+    if (j.is_discarded())
+      throw FormatError("malformed metrics record", file.string() + ":" +
+                        std::to_string(out.size() + 1), "one JSON object per line");
+    out.push_back(std::move(j));
+    pos = end + 1;
+  }
+  return out;
+}
+
+void RunDirectory::truncate_metrics_after(std::int64_t step) const {
+  std::string kept;
+  for (const auto& m : metrics())
+    if (!m.contains("step") || m["step"].get<std::int64_t>() <= step) kept += m.dump() + "\n";
+  io::write_file_atomic(path_ / "metrics.jsonl", kept);
+}
+
+void RunDirectory::write_summary(const io::Json& summary) const {
+  io::write_file_atomic(path_ / "summary.json", summary.dump(2) + "\n");
+}
+
+std::optional<io::Json> RunDirectory::summary() const {
+  const fs::path file = path_ / "summary.json";
+  if (!fs::exists(file)) return std::nullopt;
+  return io::read_json(file);
+}
+
+}  // namespace loraft::train
