@@ -1,0 +1,166 @@
+#include "loraft/adapter/lora.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <regex>
+
+#include "loraft/core/error.h"
+
+namespace loraft::adapter {
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Every module below `root` with its dotted name, pre-order (PyTorch's named_modules order).
+void walk(torch::nn::Module& module, const std::string& name,
+          std::vector<std::pair<std::string, torch::nn::Module*>>& out) {
+  if (!name.empty()) out.emplace_back(name, &module);
+  for (auto& child : module.named_children())
+    walk(*child.value(), name.empty() ? child.key() : name + "." + child.key(), out);
+}
+
+std::vector<std::pair<std::string, torch::nn::Module*>> named_modules(torch::nn::Module& root) {
+  std::vector<std::pair<std::string, torch::nn::Module*>> out;
+  walk(root, "", out);
+  return out;
+}
+
+std::string with_commas(std::int64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (std::size_t i = 0; i < digits.size(); ++i) {
+    if (i > 0 && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+// Restores the default CPU generator when it goes out of scope.
+class GeneratorStateGuard {
+ public:
+  GeneratorStateGuard() : state_(generator().get_state()) {}
+  ~GeneratorStateGuard() { generator().set_state(state_); }
+
+ private:
+  static at::Generator generator() { return at::detail::getDefaultCPUGenerator(); }
+  at::Tensor state_;
+};
+
+}  // namespace
+
+bool is_lora_target(const std::string& name, const LoraConfig& c) {
+  // peft/tuners/tuners_utils.py (0.13.2) check_target_module_exists.
+  if (c.target_regex) return std::regex_match(name, std::regex(*c.target_regex));
+  if (std::find(c.target_modules.begin(), c.target_modules.end(), name) != c.target_modules.end())
+    return true;
+  bool found = std::any_of(c.target_modules.begin(), c.target_modules.end(),
+                           [&](const std::string& t) { return ends_with(name, "." + t); });
+  if (!found || c.layers_to_transform.empty()) return found;
+  const std::regex pattern = c.layers_pattern.empty()
+                                 ? std::regex(R"(.*\.[^.]*\.(\d+)\..*)")
+                                 : std::regex(".*\\." + c.layers_pattern + "\\.(\\d+)\\..*");
+  std::smatch m;
+  if (!std::regex_match(name, m, pattern)) return false;
+  const std::int64_t index = std::stoll(m[1].str());
+  return std::find(c.layers_to_transform.begin(), c.layers_to_transform.end(), index) !=
+         c.layers_to_transform.end();
+}
+
+bool is_module_to_save(const std::string& name, const LoraConfig& c) {
+  return std::any_of(c.modules_to_save.begin(), c.modules_to_save.end(),
+                     [&](const std::string& t) { return ends_with(name, t); });
+}
+
+LoraInjection apply_lora(torch::nn::Module& model, const LoraConfig& config, std::uint64_t seed) {
+  config.validate();
+  if (!lora_layers(model).empty())
+    throw ConfigError("the model already has LoRA layers", "apply_lora", "a plain model");
+  LoraInjection report;
+  // Linear layers by name, to tell "not a linear layer" from "not found".
+  std::vector<std::string> linear_names;
+  for (auto& [name, layer] : model::linear_layers(model)) linear_names.push_back(name);
+  for (auto& [name, module] : named_modules(model)) {
+    if (!is_lora_target(name, config)) continue;
+    if (std::find(linear_names.begin(), linear_names.end(), name) == linear_names.end())
+      throw ConfigError("target module " + name + " is not a linear layer",
+                        "LoraConfig.target_modules", "names of Linear modules (q_lin, v_lin, ...)");
+    report.targeted.push_back(name);
+  }
+  if (report.targeted.empty())
+    throw ConfigError("no module of the model matches the target modules",
+                      "LoraConfig.target_modules", "e.g. q_lin, k_lin, v_lin, out_lin, lin1, lin2");
+
+  for (auto& p : model.parameters()) p.set_requires_grad(false);
+  {
+    GeneratorStateGuard keep_caller_rng;
+    torch::manual_seed(seed);
+    auto layers = model::linear_layers(model);
+    for (const std::string& name : report.targeted) {
+      auto it = std::find_if(layers.begin(), layers.end(), [&](auto& l) { return l.first == name; });
+      auto dense = std::dynamic_pointer_cast<model::DenseImpl>(it->second);
+      if (!dense) throw ConfigError("cannot wrap " + name + ": not a plain dense layer", "apply_lora");
+      auto lora = std::make_shared<LoraLinearImpl>(dense, config.r, config.scaling(),
+                                                   config.lora_dropout);
+      model::replace_linear(model, name, lora);
+    }
+  }
+  for (auto& [name, module] : named_modules(model)) {
+    if (!is_module_to_save(name, config)) continue;
+    report.modules_to_save.push_back(name);
+    for (auto& p : module->parameters()) p.set_requires_grad(true);
+  }
+  return report;
+}
+
+std::vector<std::pair<std::string, LoraLinear>> lora_layers(torch::nn::Module& model) {
+  std::vector<std::pair<std::string, LoraLinear>> out;
+  for (auto& [name, layer] : model::linear_layers(model))
+    if (auto lora = std::dynamic_pointer_cast<LoraLinearImpl>(layer)) out.emplace_back(name, LoraLinear(lora));
+  return out;
+}
+
+void merge_lora(torch::nn::Module& model) {
+  for (auto& [name, layer] : lora_layers(model)) layer->merge();
+}
+
+void unmerge_lora(torch::nn::Module& model) {
+  for (auto& [name, layer] : lora_layers(model)) layer->unmerge();
+}
+
+void merge_and_unload(torch::nn::Module& model) {
+  for (auto& [name, layer] : lora_layers(model)) {
+    layer->merge();
+    model::replace_linear(model, name, layer->base);
+  }
+}
+
+std::string PeftParameterCounts::line() const {
+  char pct[32];
+  std::snprintf(pct, sizeof pct, "%.4f", all > 0 ? 100.0 * double(trainable) / double(all) : 0.0);
+  return "trainable params: " + with_commas(trainable) + " || all params: " + with_commas(all) +
+         " || trainable%: " + pct;
+}
+
+PeftParameterCounts peft_parameter_counts(torch::nn::Module& model, const LoraConfig& config) {
+  PeftParameterCounts c;
+  for (auto& p : model.parameters()) {
+    c.all += p.numel();
+    if (p.requires_grad()) c.trainable += p.numel();
+  }
+  // The copies PEFT keeps: each matching module once (not again for a matching child).
+  std::vector<std::string> counted;
+  for (auto& [name, module] : named_modules(model)) {
+    if (!is_module_to_save(name, config)) continue;
+    if (std::any_of(counted.begin(), counted.end(),
+                    [&](const std::string& parent) { return name.rfind(parent + ".", 0) == 0; }))
+      continue;
+    counted.push_back(name);
+    for (auto& p : module->parameters()) c.all += p.numel();
+  }
+  return c;
+}
+
+}  // namespace loraft::adapter

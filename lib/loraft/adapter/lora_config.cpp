@@ -1,0 +1,126 @@
+#include "loraft/adapter/lora_config.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "loraft/core/error.h"
+
+namespace loraft::adapter {
+
+double LoraConfig::scaling() const {
+  return use_rslora ? lora_alpha / std::sqrt(static_cast<double>(r))
+                    : lora_alpha / static_cast<double>(r);
+}
+
+void LoraConfig::validate() const {
+  if (r < 1) throw ConfigError("LoRA rank r must be positive", "LoraConfig.r", "r >= 1");
+  if (!(lora_alpha > 0)) throw ConfigError("lora_alpha must be positive", "LoraConfig.lora_alpha");
+  if (!(lora_dropout >= 0 && lora_dropout < 1))
+    throw ConfigError("lora_dropout out of range", "LoraConfig.lora_dropout", "0 <= p < 1");
+  if (!target_regex && target_modules.empty())
+    throw ConfigError("no target modules", "LoraConfig.target_modules",
+                      "module names such as q_lin, v_lin");
+}
+
+io::OrderedJson to_peft_json(const LoraConfig& c) {
+  using io::OrderedJson;
+  OrderedJson j;
+  // Keys in the order PEFT's JSON (sort_keys=True) has them.
+  j["alpha_pattern"] = OrderedJson::object();
+  j["auto_mapping"] = nullptr;
+  j["base_model_name_or_path"] = c.base_model_name_or_path.empty()
+                                     ? OrderedJson(nullptr)
+                                     : OrderedJson(c.base_model_name_or_path);
+  j["bias"] = "none";
+  j["fan_in_fan_out"] = false;
+  j["inference_mode"] = true;
+  j["init_lora_weights"] = true;
+  j["layer_replication"] = nullptr;
+  j["layers_pattern"] = c.layers_pattern.empty() ? OrderedJson(nullptr)
+                                                 : OrderedJson(c.layers_pattern);
+  j["layers_to_transform"] = c.layers_to_transform.empty() ? OrderedJson(nullptr)
+                                                           : OrderedJson(c.layers_to_transform);
+  j["loftq_config"] = OrderedJson::object();
+  if (c.lora_alpha == std::floor(c.lora_alpha))
+    j["lora_alpha"] = static_cast<std::int64_t>(c.lora_alpha);
+  else
+    j["lora_alpha"] = c.lora_alpha;
+  j["lora_dropout"] = c.lora_dropout;
+  j["megatron_config"] = nullptr;
+  j["megatron_core"] = "megatron.core";
+  j["modules_to_save"] = c.modules_to_save;
+  j["peft_type"] = "LORA";
+  j["r"] = c.r;
+  j["rank_pattern"] = OrderedJson::object();
+  j["revision"] = nullptr;
+  if (c.target_regex) {
+    j["target_modules"] = *c.target_regex;
+  } else {
+    std::vector<std::string> sorted = c.target_modules;
+    std::sort(sorted.begin(), sorted.end());
+    j["target_modules"] = sorted;
+  }
+  j["task_type"] = c.task_type;
+  j["use_dora"] = false;
+  j["use_rslora"] = c.use_rslora;
+  return j;
+}
+
+namespace {
+
+void reject_if(bool unsupported, const std::string& field, const std::string& where,
+               const std::string& expected) {
+  if (unsupported)
+    throw ConfigError("adapter uses " + field + ", which loraft does not implement", where,
+                      expected);
+}
+
+bool non_empty(const io::Json& j, const char* key) {
+  return j.contains(key) && !j[key].is_null() && !j[key].empty();
+}
+
+}  // namespace
+
+LoraConfig from_peft_json(const io::Json& j, const std::string& where) {
+  LoraConfig c;
+  const std::string peft_type = j.value("peft_type", std::string("LORA"));
+  reject_if(peft_type != "LORA", "peft_type " + peft_type, where, "LORA");
+  reject_if(j.value("use_dora", false), "use_dora", where, "false");
+  reject_if(j.value("bias", std::string("none")) != "none", "bias training", where, "\"none\"");
+  reject_if(j.value("fan_in_fan_out", false), "fan_in_fan_out", where, "false");
+  reject_if(non_empty(j, "rank_pattern"), "rank_pattern", where, "{}");
+  reject_if(non_empty(j, "alpha_pattern"), "alpha_pattern", where, "{}");
+  reject_if(non_empty(j, "layer_replication"), "layer_replication", where, "null");
+  reject_if(non_empty(j, "loftq_config"), "loftq_config", where, "{}");
+  c.r = io::get_field<std::int64_t>(j, "r", where);
+  c.lora_alpha = io::get_field<double>(j, "lora_alpha", where);
+  c.lora_dropout = j.value("lora_dropout", 0.0);
+  c.use_rslora = j.value("use_rslora", false);
+  const io::Json& targets = j.at("target_modules");
+  if (targets.is_string())
+    c.target_regex = targets.get<std::string>();
+  else
+    c.target_modules = targets.get<std::vector<std::string>>();
+  if (j.contains("layers_to_transform") && !j["layers_to_transform"].is_null()) {
+    if (j["layers_to_transform"].is_number())
+      c.layers_to_transform = {j["layers_to_transform"].get<std::int64_t>()};
+    else
+      c.layers_to_transform = j["layers_to_transform"].get<std::vector<std::int64_t>>();
+  }
+  if (j.contains("layers_pattern") && j["layers_pattern"].is_string())
+    c.layers_pattern = j["layers_pattern"];
+  c.modules_to_save = j.contains("modules_to_save") && !j["modules_to_save"].is_null()
+                          ? j["modules_to_save"].get<std::vector<std::string>>()
+                          : std::vector<std::string>{};
+  c.task_type = j.value("task_type", std::string("SEQ_CLS"));
+  if (j.contains("base_model_name_or_path") && j["base_model_name_or_path"].is_string())
+    c.base_model_name_or_path = j["base_model_name_or_path"];
+  try {
+    c.validate();
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.problem(), where, e.expected());
+  }
+  return c;
+}
+
+}  // namespace loraft::adapter

@@ -1,0 +1,59 @@
+#pragma once
+/// @file
+/// @brief LoRA's configuration, as PEFT 0.13.2's `LoraConfig` names and writes it.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "loraft/io/json.h"
+
+namespace loraft::adapter {
+
+/// Which linear layers get a LoRA path and how it is scaled. Field names follow PEFT's
+/// `LoraConfig`, so that adapter_config.json reads the same in both.
+struct LoraConfig {
+  std::int64_t r = 8;              ///< rank of the update B·A
+  double lora_alpha = 32.0;        ///< scaling numerator: scaling = alpha / r (or / sqrt(r))
+  double lora_dropout = 0.1;       ///< dropout on the adapter's input only
+  bool use_rslora = false;         ///< rsLoRA: scaling = alpha / sqrt(r)
+  /// Target modules. PEFT 0.13.2 has no default for DistilBERT (it raises "Please specify
+  /// `target_modules`"); the report's runs must have named q_lin and v_lin, so that is
+  /// loraft's default. Each entry matches a module whose dotted name equals it or ends with
+  /// "." + entry (PEFT `check_target_module_exists`).
+  std::vector<std::string> target_modules{"q_lin", "v_lin"};
+  /// When set, target_modules is ignored and a module is targeted when its whole dotted name
+  /// matches this regular expression (PEFT's string form of target_modules, `re.fullmatch`).
+  std::optional<std::string> target_regex;
+  /// Only these transformer layer indices (empty: all). The index is the number after
+  /// `.<layers_pattern>.` in the module name, or, with an empty pattern, after the first
+  /// `.<anything>.` followed by digits (PEFT's regexes). As in PEFT, an entry of
+  /// target_modules equal to the whole module name bypasses this filter.
+  std::vector<std::int64_t> layers_to_transform;
+  std::string layers_pattern;  ///< e.g. "layer" for DistilBERT's `transformer.layer.<i>.`
+  /// Modules trained in full next to the adapter. PEFT 0.13.2 adds ["classifier", "score"]
+  /// for SEQ_CLS and matches them by plain suffix, so DistilBERT's `pre_classifier` AND
+  /// `classifier` both train ("pre_classifier".endswith("classifier")).
+  std::vector<std::string> modules_to_save{"classifier", "score"};
+  std::string task_type = "SEQ_CLS";     ///< PEFT task type
+  std::string base_model_name_or_path;   ///< recorded in adapter_config.json
+
+  /// alpha / r, or alpha / sqrt(r) with rsLoRA (PEFT `LoraLayer.update_layer`).
+  double scaling() const;
+  /// ConfigError for r < 1, alpha <= 0, dropout outside [0, 1), an empty target list.
+  void validate() const;
+};
+
+/// adapter_config.json as PEFT 0.13.2 writes it (every field of its LoraConfig, defaults for
+/// those loraft does not use, target_modules sorted).
+io::OrderedJson to_peft_json(const LoraConfig& config);
+
+/// Reads a PEFT adapter_config.json. Target modules are accepted in any order (PEFT writes a
+/// Python set). Features loraft does not implement (DoRA, bias training, fan_in_fan_out,
+/// rank/alpha patterns, LoftQ, layer replication, peft_type other than LORA) are a
+/// ConfigError naming the field, never silently ignored. `where` names the file in errors.
+LoraConfig from_peft_json(const io::Json& json, const std::string& where);
+
+}  // namespace loraft::adapter

@@ -1,0 +1,113 @@
+#include "loraft/adapter/peft_io.h"
+
+#include <map>
+#include <sstream>
+
+#include "loraft/core/error.h"
+#include "loraft/io/file.h"
+#include "loraft/io/safetensors.h"
+
+namespace loraft::adapter {
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kPrefix = "base_model.model.";
+
+bool is_lora_parameter(const std::string& name) {
+  return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+}
+
+// The module part of a parameter name ("a.b.weight" -> "a.b").
+std::string module_of(const std::string& name) {
+  auto dot = name.rfind('.');
+  return dot == std::string::npos ? std::string() : name.substr(0, dot);
+}
+
+// Parameters PEFT saves: LoRA matrices and the modules_to_save (what trains).
+std::vector<std::pair<std::string, torch::Tensor>> saved_parameters(torch::nn::Module& model,
+                                                                    const LoraConfig& config) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& item : model.named_parameters()) {
+    const std::string& name = item.key();
+    const std::string module = module_of(name);
+    bool in_saved_module = false;
+    for (std::string m = module; !m.empty(); m = module_of(m))
+      if (is_module_to_save(m, config)) in_saved_module = true;
+    if (is_lora_parameter(name) || in_saved_module) out.emplace_back(name, item.value());
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string peft_saved_key(const std::string& name) { return kPrefix + name; }
+
+std::string peft_runtime_name(const std::string& name, const LoraConfig& config) {
+  if (is_lora_parameter(name)) {
+    // "...q_lin.lora_A.weight" -> "...q_lin.lora_A.default.weight"
+    auto dot = name.rfind('.');
+    return kPrefix + name.substr(0, dot) + ".default" + name.substr(dot);
+  }
+  const std::string module = module_of(name);
+  if (is_module_to_save(module, config))
+    return kPrefix + module + ".modules_to_save.default" + name.substr(module.size());
+  return kPrefix + name;
+}
+
+void save_adapter(const fs::path& dir, torch::nn::Module& model, const LoraConfig& config) {
+  if (lora_layers(model).empty())
+    throw ConfigError("the model has no LoRA layers to save", dir.string(),
+                      "a model prepared by apply_lora() or load_adapter()");
+  fs::create_directories(dir);
+  io::NamedTensors tensors;
+  for (auto& [name, t] : saved_parameters(model, config))
+    tensors.emplace_back(peft_saved_key(name), t.detach());
+  io::save_safetensors(dir / "adapter_model.safetensors", tensors, {{"format", "pt"}});
+  io::write_file_atomic(dir / "adapter_config.json", to_peft_json(config).dump(2) + "\n");
+}
+
+LoraConfig read_adapter_config(const fs::path& dir) {
+  const fs::path file = dir / "adapter_config.json";
+  return from_peft_json(io::read_json(file), file.string());
+}
+
+LoraConfig load_adapter(const fs::path& dir, torch::nn::Module& model) {
+  LoraConfig config = read_adapter_config(dir);
+  const fs::path weights = dir / "adapter_model.safetensors";
+  io::SafetensorsFile file(weights);  // opened first: a bad file leaves the model untouched
+  apply_lora(model, config, /*seed=*/0);
+  std::map<std::string, torch::Tensor> expected;
+  for (auto& [name, t] : saved_parameters(model, config)) expected[peft_saved_key(name)] = t;
+  std::vector<std::string> missing, unexpected, misshaped;
+  for (const auto& info : file.tensors())
+    if (!expected.count(info.name)) unexpected.push_back(info.name);
+  for (auto& [key, t] : expected) {
+    if (!file.contains(key)) {
+      missing.push_back(key);
+      continue;
+    }
+    const auto& shape = file.info(key).shape;
+    if (std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()) != shape)
+      misshaped.push_back(key);
+  }
+  if (!missing.empty() || !unexpected.empty() || !misshaped.empty()) {
+    std::ostringstream msg;
+    msg << "adapter does not fit the model:";
+    auto list = [&](const char* what, const std::vector<std::string>& names) {
+      if (names.empty()) return;
+      msg << " " << what << " [";
+      for (std::size_t i = 0; i < names.size(); ++i) msg << (i ? ", " : "") << names[i];
+      msg << "]";
+    };
+    list("missing", missing);
+    list("unexpected", unexpected);
+    list("wrong shape", misshaped);
+    throw FormatError(msg.str(), weights.string(), "PEFT keys for this model and config");
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [key, t] : expected) t.copy_(file.tensor(key).to(t.dtype()));
+  return config;
+}
+
+}  // namespace loraft::adapter
