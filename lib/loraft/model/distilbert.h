@@ -1,0 +1,326 @@
+#pragma once
+/// @file
+/// @brief DistilBERT in LibTorch, module for module as transformers 4.46.3 writes it
+/// (src/transformers/models/distilbert/modeling_distilbert.py): the same submodule names, so
+/// that `named_parameters()` lists exactly Hugging Face's parameter names, and the same
+/// arithmetic, so that outputs agree to float32 rounding.
+///
+/// Every `nn.Linear` of the reference is a LinearLayer here, held by a LinearHost, so that a
+/// later adapter (LoRA) can swap any of them for a wrapper with the same forward; see
+/// replace_linear().
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "loraft/model/config.h"
+
+namespace loraft::model {
+
+// ----- replaceable linear layers ------------------------------------------------------------
+
+/// What every layer standing where transformers has an `nn.Linear` provides: a forward over
+/// the last dimension. A LoRA wrapper derives from this, keeps the original layer as a child
+/// and adds its own path; the owner keeps calling `forward` and never knows.
+class LinearLayer : public torch::nn::Module {
+ public:
+  /// Maps [..., in_features] to [..., out_features].
+  virtual torch::Tensor forward(const torch::Tensor& input) = 0;
+};
+
+/// The plain dense layer, `nn.Linear`: parameters `weight` [out, in] and `bias` [out] under
+/// those names, y = x Wᵀ + b.
+class DenseImpl : public LinearLayer {
+ public:
+  /// Parameters start at zero; init_weights() draws them as transformers does.
+  DenseImpl(std::int64_t in_features, std::int64_t out_features);
+  /// torch::linear(input, weight, bias), the kernel `nn.Linear` calls.
+  torch::Tensor forward(const torch::Tensor& input) override;
+  /// Prints `Dense(in_features=..., out_features=...)`.
+  void pretty_print(std::ostream& stream) const override;
+
+  std::int64_t in_features;   ///< input size
+  std::int64_t out_features;  ///< output size
+  torch::Tensor weight;       ///< [out_features, in_features]
+  torch::Tensor bias;         ///< [out_features]
+};
+/// Holder of DenseImpl (`Dense(in, out)`).
+TORCH_MODULE(Dense);
+
+/// A module that owns LinearLayer children and can have them replaced.
+///
+/// A subclass registers each linear child with register_linear() from its initializer list,
+/// passing the member that will hold it; replace_linear() then swaps both the registered
+/// child (so that names and parameters follow) and that member (so that forward uses the new
+/// layer).
+class LinearHost : public torch::nn::Module {
+ public:
+  /// Replaces the linear child `name` (e.g. "q_lin") by `layer`. ConfigError if this module
+  /// has no linear child of that name.
+  void replace_linear(const std::string& name, std::shared_ptr<LinearLayer> layer);
+  /// The names of this module's linear children, in registration order.
+  std::vector<std::string> linear_names() const;
+
+ protected:
+  /// Registers `layer` as child `name` and remembers `slot` (the member being initialised
+  /// with the return value) for replace_linear().
+  std::shared_ptr<LinearLayer> register_linear(const std::string& name,
+                                               std::shared_ptr<LinearLayer>& slot,
+                                               std::shared_ptr<LinearLayer> layer);
+
+ private:
+  std::vector<std::pair<std::string, std::shared_ptr<LinearLayer>*>> slots_;
+};
+
+/// Every LinearLayer below `root` with its dotted name
+/// (`distilbert.transformer.layer.0.attention.q_lin`, ..., `classifier`), in module order.
+/// A replaced layer appears once, under its own name (its children are not listed).
+std::vector<std::pair<std::string, std::shared_ptr<LinearLayer>>> linear_layers(torch::nn::Module& root);
+
+/// Replaces the linear layer at dotted `name` below `root` (see LinearHost). This is how an
+/// adapter injects itself:
+/// @code
+/// for (auto& [name, layer] : linear_layers(*model))
+///   if (ends_with(name, "q_lin")) replace_linear(*model, name, std::make_shared<LoraLinear>(layer, r));
+/// @endcode
+/// ConfigError if there is no such linear layer.
+void replace_linear(torch::nn::Module& root, const std::string& name,
+                    std::shared_ptr<LinearLayer> layer);
+
+// ----- building blocks ----------------------------------------------------------------------
+
+/// An elementwise activation chosen by name.
+using Activation = std::function<torch::Tensor(const torch::Tensor&)>;
+
+/// transformers' `get_activation(name)` for the names DistilBERT uses: "gelu" is
+/// `GELUActivation`, i.e. the exact erf form `torch.nn.functional.gelu` (not the tanh
+/// approximation), "relu" is ReLU. ConfigError for other names.
+Activation make_activation(const std::string& name);
+
+/// The fixed position table of `sinusoidal_pos_embds`, as `_create_sinusoidal_embeddings`
+/// computes it: angle pos / 10000^(2*(j//2)/dim) in float64, sin on even columns, cos on
+/// odd ones, then rounded to float32. Shape [n_pos, dim].
+torch::Tensor sinusoidal_position_table(std::int64_t n_pos, std::int64_t dim);
+
+/// HF `Embeddings`: word + position embeddings, LayerNorm (eps 1e-12), dropout.
+class EmbeddingsImpl : public torch::nn::Module {
+ public:
+  /// Builds the tables (word table with padding_idx = pad_token_id).
+  explicit EmbeddingsImpl(const DistilBertConfig& config);
+  /// input_ids [B, T] (int64) -> [B, T, dim]; positions are 0 ... T-1.
+  torch::Tensor forward(const torch::Tensor& input_ids);
+
+  torch::nn::Embedding word_embeddings;      ///< [vocab_size, dim]
+  torch::nn::Embedding position_embeddings;  ///< [max_position_embeddings, dim]
+  torch::nn::LayerNorm layer_norm;           ///< registered under HF's name "LayerNorm"
+  torch::nn::Dropout dropout;                ///< config.dropout
+};
+/// Holder of EmbeddingsImpl.
+TORCH_MODULE(Embeddings);
+
+/// HF `MultiHeadSelfAttention` (eager path): q_lin, k_lin, v_lin, out_lin.
+class MultiHeadSelfAttentionImpl : public LinearHost {
+ public:
+  /// ConfigError unless n_heads divides dim.
+  explicit MultiHeadSelfAttentionImpl(const DistilBertConfig& config);
+  /// Self-attention over x [B, T, dim]; attention_mask [B, T], 0 for keys to ignore.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attention_mask);
+
+  std::int64_t n_heads;                   ///< number of heads
+  std::int64_t dim;                       ///< model width
+  torch::nn::Dropout dropout;             ///< config.attention_dropout, on the weights
+  std::shared_ptr<LinearLayer> q_lin;     ///< query projection [dim, dim]
+  std::shared_ptr<LinearLayer> k_lin;     ///< key projection
+  std::shared_ptr<LinearLayer> v_lin;     ///< value projection
+  std::shared_ptr<LinearLayer> out_lin;   ///< output projection
+};
+/// Holder of MultiHeadSelfAttentionImpl.
+TORCH_MODULE(MultiHeadSelfAttention);
+
+/// HF `FFN`: lin1, activation, lin2, dropout.
+class FFNImpl : public LinearHost {
+ public:
+  /// dim -> hidden_dim -> dim with config.activation.
+  explicit FFNImpl(const DistilBertConfig& config);
+  /// [..., dim] -> [..., dim].
+  torch::Tensor forward(const torch::Tensor& x);
+
+  torch::nn::Dropout dropout;          ///< config.dropout, on the output
+  std::shared_ptr<LinearLayer> lin1;   ///< [hidden_dim, dim]
+  std::shared_ptr<LinearLayer> lin2;   ///< [dim, hidden_dim]
+  Activation activation;               ///< from config.activation
+};
+/// Holder of FFNImpl.
+TORCH_MODULE(FFN);
+
+/// HF `TransformerBlock`, post-LN: h = LN(x + attn(x)); out = LN(h + ffn(h)).
+class TransformerBlockImpl : public torch::nn::Module {
+ public:
+  /// Builds attention, FFN and the two LayerNorms (eps 1e-12).
+  explicit TransformerBlockImpl(const DistilBertConfig& config);
+  /// [B, T, dim] -> [B, T, dim].
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attention_mask);
+
+  MultiHeadSelfAttention attention;      ///< self-attention
+  torch::nn::LayerNorm sa_layer_norm;    ///< after the attention residual
+  FFN ffn;                               ///< feed-forward network
+  torch::nn::LayerNorm output_layer_norm;  ///< after the FFN residual
+};
+/// Holder of TransformerBlockImpl.
+TORCH_MODULE(TransformerBlock);
+
+/// HF `Transformer`: the stack of blocks, as the ModuleList `layer`.
+class TransformerImpl : public torch::nn::Module {
+ public:
+  /// config.n_layers blocks.
+  explicit TransformerImpl(const DistilBertConfig& config);
+  /// Runs every block. When `hidden_states` is given it receives the input of each block
+  /// and the final output (n_layers + 1 tensors), as `output_hidden_states=True` does.
+  torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attention_mask,
+                        std::vector<torch::Tensor>* hidden_states = nullptr);
+
+  torch::nn::ModuleList layer;  ///< TransformerBlock 0 ... n_layers-1
+};
+/// Holder of TransformerImpl.
+TORCH_MODULE(Transformer);
+
+/// What the encoder returns.
+struct DistilBertOutput {
+  torch::Tensor last_hidden_state;          ///< [B, T, dim]
+  std::vector<torch::Tensor> hidden_states;  ///< embeddings, then each layer; empty unless asked
+};
+
+/// HF `DistilBertModel`: embeddings and transformer.
+class DistilBertModelImpl : public torch::nn::Module {
+ public:
+  /// Validates the config (ConfigError).
+  explicit DistilBertModelImpl(const DistilBertConfig& config);
+  /// input_ids [B, T] (integer), attention_mask [B, T] (1 keep, 0 padding; all ones when
+  /// undefined). Throws ConfigError for inputs the model cannot take (rank, length beyond
+  /// max_position_embeddings, ids outside the vocabulary, mask shape).
+  DistilBertOutput forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
+                           bool output_hidden_states = false);
+
+  DistilBertConfig config;   ///< the configuration it was built from
+  Embeddings embeddings;     ///< token + position embeddings
+  Transformer transformer;   ///< the blocks
+};
+/// Holder of DistilBertModelImpl.
+TORCH_MODULE(DistilBertModel);
+
+// ----- task heads ---------------------------------------------------------------------------
+
+/// What the classifier returns when asked for everything.
+struct SequenceClassifierOutput {
+  torch::Tensor logits;                      ///< [B, num_labels]
+  torch::Tensor last_hidden_state;           ///< [B, T, dim]
+  std::vector<torch::Tensor> hidden_states;  ///< as DistilBertOutput
+};
+
+/// HF `DistilBertForSequenceClassification`:
+/// logits = classifier(dropout(relu(pre_classifier(h[:, 0])))).
+class DistilBertForSequenceClassificationImpl : public LinearHost {
+ public:
+  /// Builds the model and initialises every weight from `seed` (init_weights()).
+  DistilBertForSequenceClassificationImpl(const DistilBertConfig& config, std::uint64_t seed);
+  /// Logits [B, num_labels].
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {});
+  /// Logits and the encoder's states from one pass.
+  SequenceClassifierOutput forward_with_states(const torch::Tensor& input_ids,
+                                               const torch::Tensor& attention_mask = {},
+                                               bool output_hidden_states = true);
+  /// The head alone, on a last hidden state [B, T, dim].
+  torch::Tensor classify(const torch::Tensor& last_hidden_state);
+
+  DistilBertConfig config;                    ///< the configuration it was built from
+  DistilBertModel distilbert;                 ///< the encoder ("distilbert." names)
+  std::shared_ptr<LinearLayer> pre_classifier;  ///< [dim, dim]
+  std::shared_ptr<LinearLayer> classifier;      ///< [num_labels, dim]
+  torch::nn::Dropout dropout;                 ///< config.seq_classif_dropout
+};
+/// Holder of DistilBertForSequenceClassificationImpl.
+TORCH_MODULE(DistilBertForSequenceClassification);
+
+/// HF's `vocab_projector` (`nn.Linear(dim, vocab_size)`) whose weight is the word embedding
+/// table itself when the config ties them (`tie_word_embeddings`, the default): the same
+/// tensor, read at every forward, and not registered a second time, so that
+/// `named_parameters()` lists it once, as transformers' (deduplicating) does.
+class VocabProjectorImpl : public torch::nn::Module {
+ public:
+  /// `tied` is the embedding to share; when `tie` is false the layer gets its own `weight`.
+  VocabProjectorImpl(torch::nn::Embedding tied, std::int64_t dim, std::int64_t vocab_size, bool tie);
+  /// [..., dim] -> [..., vocab_size].
+  torch::Tensor forward(const torch::Tensor& x);
+  /// The weight in use: the word embedding table when tied.
+  torch::Tensor weight() const;
+  /// Whether the weight is the word embedding table.
+  bool tied() const { return !own_weight_.defined(); }
+
+  torch::Tensor bias;  ///< [vocab_size]
+
+ private:
+  torch::nn::Embedding embedding_;  // not registered: it belongs to the encoder
+  torch::Tensor own_weight_;        // registered as "weight" only when untied
+};
+/// Holder of VocabProjectorImpl.
+TORCH_MODULE(VocabProjector);
+
+/// What the MLM model returns when asked for everything.
+struct MaskedLMOutput {
+  torch::Tensor logits;                      ///< [B, T, vocab_size]
+  torch::Tensor last_hidden_state;           ///< [B, T, dim]
+  std::vector<torch::Tensor> hidden_states;  ///< as DistilBertOutput
+};
+
+/// HF `DistilBertForMaskedLM`: vocab_transform, activation, vocab_layer_norm, vocab_projector.
+class DistilBertForMaskedLMImpl : public LinearHost {
+ public:
+  /// Builds the model, initialises it from `seed` and ties the projector to the embeddings.
+  DistilBertForMaskedLMImpl(const DistilBertConfig& config, std::uint64_t seed);
+  /// MLM logits [B, T, vocab_size] at every position.
+  torch::Tensor forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {});
+  /// Logits and the encoder's states from one pass.
+  MaskedLMOutput forward_with_states(const torch::Tensor& input_ids,
+                                     const torch::Tensor& attention_mask = {},
+                                     bool output_hidden_states = true);
+  /// Logits only where `selected` ([B, T] bool) is true: [N, vocab_size], rows in row-major
+  /// order of the selected positions. The projection (the costly part: dim x vocab per
+  /// position) runs only on those rows, as an MLM loss over 15% masked tokens needs.
+  torch::Tensor forward_selected(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
+                                 const torch::Tensor& selected);
+  /// The MLM head alone on hidden states [..., dim] -> [..., vocab_size].
+  torch::Tensor predict(const torch::Tensor& hidden);
+
+  DistilBertConfig config;                       ///< the configuration it was built from
+  DistilBertModel distilbert;                    ///< the encoder
+  std::shared_ptr<LinearLayer> vocab_transform;  ///< [dim, dim]
+  torch::nn::LayerNorm vocab_layer_norm;         ///< eps 1e-12
+  VocabProjector vocab_projector;                ///< tied to the word embeddings
+  Activation activation;                         ///< config.activation
+};
+/// Holder of DistilBertForMaskedLMImpl.
+TORCH_MODULE(DistilBertForMaskedLM);
+
+// ----- initialisation and accounting --------------------------------------------------------
+
+/// transformers' `DistilBertPreTrainedModel._init_weights`, applied to every submodule of
+/// `module`, drawing from a CPU generator seeded with `seed` (module order, so a seed always
+/// gives the same weights, on any device): Linear weights N(0, initializer_range²) and zero
+/// biases; Embedding weights N(0, initializer_range²) with the padding_idx row zeroed;
+/// LayerNorm weight 1, bias 0; with sinusoidal_pos_embds the position table is
+/// sinusoidal_position_table() and frozen (requires_grad false, as
+/// `_create_sinusoidal_embeddings` sets it).
+void init_weights(torch::nn::Module& module, const DistilBertConfig& config, std::uint64_t seed);
+
+/// Number of parameter elements of `module`, each tensor counted once (as
+/// `sum(p.numel() for p in model.parameters())`); only those with requires_grad when
+/// `trainable_only`.
+std::int64_t count_parameters(const torch::nn::Module& module, bool trainable_only = false);
+
+}  // namespace loraft::model
