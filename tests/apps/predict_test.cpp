@@ -1,0 +1,134 @@
+// loraft-predict as a black box: the built program on the fixture checkpoints, compared with
+// the outputs of transformers 4.46.3 (max |ours - reference| / max |reference| <= 1e-5).
+#include <gtest/gtest.h>
+
+#include <torch/torch.h>
+
+#include "loraft/io/file.h"
+#include "loraft/io/json.h"
+#include "loraft/io/safetensors.h"
+#include "support/test_support.h"
+
+namespace loraft {
+namespace {
+namespace fs = std::filesystem;
+
+constexpr double kRelTol = 1e-5;
+
+fs::path predict_program() { return testing::program("loraft-predict"); }
+
+#define REQUIRE_PROGRAM()                                                                   \
+  if (!fs::exists(predict_program())) GTEST_SKIP() << "loraft-predict is not built (needs the " \
+                                                      "model and text components)"
+
+double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
+  auto g = got.to(torch::kDouble), w = want.to(torch::kDouble);
+  return (g - w).abs().max().item<double>() / w.abs().max().item<double>();
+}
+
+testing::ProcessResult predict(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {predict_program().string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::run_process(argv);
+}
+
+class PredictFixture : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(PredictFixture, OutputsEqualTransformers) {
+  REQUIRE_PROGRAM();
+  const std::string name = GetParam();
+  testing::ScratchDir dir;
+  auto r = predict({"--model", testing::fixture(name).string(), "--input",
+                    testing::fixture(name + "/inputs.safetensors").string(), "--output",
+                    (dir / "out.safetensors").string(), "--hidden-states", "--batch-size", "4"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto got = io::load_safetensors(dir / "out.safetensors");
+  auto want = io::load_safetensors(testing::fixture(name + "/expected.safetensors"));
+  ASSERT_EQ(got.size(), want.size());
+  for (const auto& [key, tensor] : want) {
+    ASSERT_TRUE(got.count(key)) << key;
+    EXPECT_EQ(got.at(key).scalar_type(), torch::kFloat) << key;
+    ASSERT_EQ(got.at(key).sizes(), tensor.sizes()) << key;
+    double rel = relative_error(got.at(key), tensor);
+    std::printf("  %s %-20s max rel error %.3g\n", name.c_str(), key.c_str(), rel);
+    EXPECT_LE(rel, kRelTol) << key;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Tiny, PredictFixture,
+                         ::testing::Values("distilbert-tiny", "distilbert-tiny-sinusoidal", "distilbert-tiny-mlm"),
+                         [](const auto& info) {
+                           std::string s = info.param;
+                           for (auto& c : s) if (c == '-') c = '_';
+                           return s;
+                         });
+
+TEST(Predict, TextLinesAreTokenisedWithTheModelsVocab) {
+  REQUIRE_PROGRAM();
+  testing::ScratchDir dir;
+  const auto inputs = testing::fixture("distilbert-tiny/inputs.jsonl");
+  // The fixture texts were encoded with max_length = their row length.
+  auto ids = io::load_safetensors(testing::fixture("distilbert-tiny/inputs.safetensors")).at("input_ids");
+  const std::string max_length = std::to_string(ids.size(1));
+  auto want = io::load_safetensors(testing::fixture("distilbert-tiny/expected.safetensors")).at("logits");
+
+  auto r = predict({"--model", testing::fixture("distilbert-tiny").string(), "--input", inputs.string(),
+                    "--output", (dir / "out.safetensors").string(), "--max-length", max_length});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_LE(relative_error(io::load_safetensors(dir / "out.safetensors").at("logits"), want), kRelTol);
+
+  r = predict({"--model", testing::fixture("distilbert-tiny").string(), "--input", inputs.string(), "--output",
+               (dir / "out.jsonl").string(), "--max-length", max_length});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto config = io::read_json(testing::fixture("distilbert-tiny/config.json"));
+  std::vector<std::vector<float>> rows;
+  io::for_each_json_line(dir / "out.jsonl", [&](const io::Json& j, long long) {
+    rows.push_back(j.at("logits").get<std::vector<float>>());
+    auto label = j.at("label_id").get<std::int64_t>();
+    EXPECT_EQ(j.at("label"), config["id2label"][std::to_string(label)]);
+    EXPECT_EQ(label, std::max_element(rows.back().begin(), rows.back().end()) - rows.back().begin());
+  });
+  ASSERT_EQ(static_cast<std::int64_t>(rows.size()), want.size(0));
+  torch::Tensor got = torch::empty_like(want);
+  for (std::int64_t i = 0; i < want.size(0); ++i)
+    for (std::int64_t k = 0; k < want.size(1); ++k) got[i][k] = rows[i][k];
+  EXPECT_LE(relative_error(got, want), kRelTol);
+}
+
+TEST(Predict, AdapterIsNotSupportedYet) {
+  REQUIRE_PROGRAM();
+  testing::ScratchDir dir;
+  auto r = predict({"--model", testing::fixture("distilbert-tiny").string(), "--adapter",
+                    testing::fixture("lora/adapter").string(), "--input",
+                    testing::fixture("distilbert-tiny/inputs.safetensors").string(), "--output",
+                    (dir / "out.safetensors").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("not supported yet"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out.safetensors"));
+}
+
+TEST(Predict, BadInputsAreOneClearLine) {
+  REQUIRE_PROGRAM();
+  testing::ScratchDir dir;
+  // No input_ids in the file.
+  io::save_safetensors(dir / "bad.safetensors", {{"ids", torch::zeros({2, 3}, torch::kLong)}});
+  auto r = predict({"--model", testing::fixture("distilbert-tiny").string(), "--input",
+                    (dir / "bad.safetensors").string(), "--output", (dir / "out.safetensors").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("input_ids"), std::string::npos) << r.err;
+  // A model folder that is not one.
+  r = predict({"--model", dir.path().string(), "--input", testing::fixture("distilbert-tiny/inputs.safetensors").string(),
+               "--output", (dir / "out.safetensors").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("config.json"), std::string::npos) << r.err;
+  // A text line without "text".
+  testing::write_text(dir / "t.jsonl", "{\"text\": \"fine\"}\n{\"txt\": \"oops\"}\n");
+  r = predict({"--model", testing::fixture("distilbert-tiny").string(), "--input", (dir / "t.jsonl").string(),
+               "--output", (dir / "out.jsonl").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("t.jsonl:2"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out.jsonl"));
+}
+
+}  // namespace
+}  // namespace loraft
