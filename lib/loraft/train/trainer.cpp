@@ -1,0 +1,532 @@
+#include "loraft/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include "loraft/adapter/lora.h"
+#include "loraft/core/log.h"
+#include "loraft/core/progress.h"
+#include "loraft/core/threads.h"
+#include "loraft/core/version.h"
+#include "loraft/io/file.h"
+#include "loraft/io/safetensors.h"
+#include "loraft/optim/clip.h"
+#include "loraft/train/run_directory.h"
+
+namespace loraft::train {
+namespace fs = std::filesystem;
+using io::Json;
+
+// ----- configuration -------------------------------------------------------------------------
+
+const char* to_string(Method method) {
+  switch (method) {
+    case Method::full: return "full";
+    case Method::lora: return "lora";
+    case Method::loraplus: return "loraplus";
+  }
+  return "?";
+}
+
+Method parse_method(const std::string& name) {
+  if (name == "full") return Method::full;
+  if (name == "lora") return Method::lora;
+  if (name == "loraplus") return Method::loraplus;
+  throw ConfigError("unknown method \"" + name + "\"", "method", "full, lora or loraplus");
+}
+
+namespace {
+
+const char* padding_name(data::Padding p) {
+  return p == data::Padding::longest ? "longest" : "max_length";
+}
+
+data::Padding parse_padding(const std::string& name, const std::string& where) {
+  if (name == "longest") return data::Padding::longest;
+  if (name == "max_length") return data::Padding::max_length;
+  throw ConfigError("unknown padding \"" + name + "\"", where, "longest or max_length");
+}
+
+optim::LoraPlusDecay parse_decay(const std::string& name, const std::string& where) {
+  if (name == "peft_faithful") return optim::LoraPlusDecay::peft_faithful;
+  if (name == "corrected") return optim::LoraPlusDecay::corrected;
+  throw ConfigError("unknown LoRA+ decay mode \"" + name + "\"", where, "peft_faithful or corrected");
+}
+
+}  // namespace
+
+Json TrainConfig::to_json() const {
+  Json lora_json{{"r", lora.r},
+                 {"lora_alpha", lora.lora_alpha},
+                 {"lora_dropout", lora.lora_dropout},
+                 {"use_rslora", lora.use_rslora},
+                 {"target_modules", lora.target_modules},
+                 {"target_regex", lora.target_regex ? Json(*lora.target_regex) : Json(nullptr)},
+                 {"layers_to_transform", lora.layers_to_transform},
+                 {"layers_pattern", lora.layers_pattern},
+                 {"modules_to_save", lora.modules_to_save}};
+  return Json{{"method", to_string(method)},
+              {"lora", method == Method::full ? Json(nullptr) : lora_json},
+              {"loraplus_ratio", method == Method::loraplus ? Json(loraplus_ratio) : Json(nullptr)},
+              {"loraplus_lr_embedding",
+               method == Method::loraplus ? Json(loraplus_lr_embedding) : Json(nullptr)},
+              {"loraplus_decay",
+               method == Method::loraplus ? Json(optim::to_string(loraplus_decay)) : Json(nullptr)},
+              {"learning_rate", learning_rate},
+              {"weight_decay", weight_decay},
+              {"epochs", epochs},
+              {"batch_size", batch_size},
+              {"eval_batch_size", eval_batch_size},
+              {"warmup_steps", warmup_steps},
+              {"max_grad_norm", max_grad_norm},
+              {"seed", seed},
+              {"padding", padding_name(padding)},
+              {"max_length", max_length},
+              {"device", device},
+              {"autocast", autocast}};
+}
+
+TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
+  TrainConfig c;
+  static const std::set<std::string> known{
+      "method", "lora", "loraplus_ratio", "loraplus_lr_embedding", "loraplus_decay",
+      "learning_rate", "weight_decay", "epochs", "batch_size", "eval_batch_size", "warmup_steps",
+      "max_grad_norm", "seed", "padding", "max_length", "device", "autocast"};
+  for (auto& [key, value] : j.items())
+    if (!known.count(key)) throw ConfigError("unknown key \"" + key + "\"", where, "a TrainConfig field");
+  auto get = [&](const char* key, auto& field) {
+    if (j.contains(key) && !j[key].is_null()) {
+      try {
+        j[key].get_to(field);
+      } catch (const nlohmann::json::exception& e) {
+        throw ConfigError(std::string("bad value for \"") + key + "\": " + e.what(), where);
+      }
+    }
+  };
+  std::string s;
+  if (j.contains("method")) c.method = parse_method(j["method"].get<std::string>());
+  if (j.contains("lora") && j["lora"].is_object()) {
+    const Json& l = j["lora"];
+    if (l.contains("r")) c.lora.r = l["r"];
+    if (l.contains("lora_alpha")) c.lora.lora_alpha = l["lora_alpha"];
+    if (l.contains("lora_dropout")) c.lora.lora_dropout = l["lora_dropout"];
+    if (l.contains("use_rslora")) c.lora.use_rslora = l["use_rslora"];
+    if (l.contains("target_modules")) c.lora.target_modules = l["target_modules"].get<std::vector<std::string>>();
+    if (l.contains("target_regex") && l["target_regex"].is_string()) c.lora.target_regex = l["target_regex"].get<std::string>();
+    if (l.contains("layers_to_transform")) c.lora.layers_to_transform = l["layers_to_transform"].get<std::vector<std::int64_t>>();
+    if (l.contains("layers_pattern")) c.lora.layers_pattern = l["layers_pattern"];
+    if (l.contains("modules_to_save")) c.lora.modules_to_save = l["modules_to_save"].get<std::vector<std::string>>();
+  }
+  get("loraplus_ratio", c.loraplus_ratio);
+  get("loraplus_lr_embedding", c.loraplus_lr_embedding);
+  if (j.contains("loraplus_decay") && j["loraplus_decay"].is_string())
+    c.loraplus_decay = parse_decay(j["loraplus_decay"], where);
+  get("learning_rate", c.learning_rate);
+  get("weight_decay", c.weight_decay);
+  get("epochs", c.epochs);
+  get("batch_size", c.batch_size);
+  get("eval_batch_size", c.eval_batch_size);
+  get("warmup_steps", c.warmup_steps);
+  get("max_grad_norm", c.max_grad_norm);
+  get("seed", c.seed);
+  if (j.contains("padding")) c.padding = parse_padding(j["padding"], where);
+  get("max_length", c.max_length);
+  get("device", c.device);
+  get("autocast", c.autocast);
+  c.validate();
+  return c;
+}
+
+void TrainConfig::validate() const {
+  auto need = [](bool ok, const char* field, const char* expected) {
+    if (!ok) throw ConfigError(std::string("invalid ") + field, field, expected);
+  };
+  need(learning_rate >= 0, "learning_rate", ">= 0");
+  need(weight_decay >= 0, "weight_decay", ">= 0");
+  need(epochs >= 1, "epochs", ">= 1");
+  need(batch_size >= 1, "batch_size", ">= 1");
+  need(eval_batch_size >= 1, "eval_batch_size", ">= 1");
+  need(warmup_steps >= 0, "warmup_steps", ">= 0");
+  need(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
+  need(max_length >= 2, "max_length", ">= 2");
+  need(loraplus_ratio > 0, "loraplus_ratio", "> 0");
+  need(autocast == "none" || autocast == "bf16" || autocast == "fp16", "autocast", "none, bf16 or fp16");
+  need(autocast == "none" || device.rfind("cuda", 0) == 0, "autocast", "none on the CPU");
+  try {
+    torch::Device d(device);
+    (void)d;
+  } catch (const c10::Error&) {
+    throw ConfigError("unknown device \"" + device + "\"", "device", "cpu, cuda or cuda:N");
+  }
+  if (method != Method::full) lora.validate();
+}
+
+// ----- steps and evaluation ------------------------------------------------------------------
+
+std::vector<optim::ParamGroup> prepare_model(model::DistilBertForSequenceClassification& model,
+                                             const TrainConfig& config) {
+  if (config.method != Method::full) adapter::apply_lora(*model, config.lora, config.seed);
+  auto params = optim::trainable_parameters(*model);
+  if (config.method != Method::loraplus)
+    return optim::trainer_param_groups(params, config.learning_rate, config.weight_decay);
+  optim::LoraPlusOptions o;
+  o.lr = config.learning_rate;
+  o.ratio = config.loraplus_ratio;
+  o.lr_embedding = config.loraplus_lr_embedding;
+  o.loraplus_weight_decay = 0.0;  // PEFT's default, which the report's call kept
+  o.weight_decay = config.weight_decay;
+  o.decay = config.loraplus_decay;
+  return optim::loraplus_param_groups(params, o);
+}
+
+void apply_schedule(optim::AdamW& optimizer, const optim::LinearSchedule& schedule) {
+  for (auto& g : optimizer.groups()) g.lr = g.initial_lr * schedule.factor();
+}
+
+StepResult train_step(model::DistilBertForSequenceClassification& model, optim::AdamW& optimizer,
+                      const data::Batch& batch, double max_grad_norm) {
+  const torch::Device device = optimizer.parameters().empty()
+                                   ? torch::Device(torch::kCPU)
+                                   : optimizer.parameters().front().device();
+  torch::Tensor logits = model->forward(batch.input_ids.to(device), batch.attention_mask.to(device));
+  // DistilBertForSequenceClassification.forward, single_label_classification: CrossEntropyLoss().
+  torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32),
+                                                            batch.labels.to(device));
+  StepResult r;
+  r.loss = loss.item<double>();
+  if (!std::isfinite(r.loss)) throw NonFiniteError("the loss is " + std::to_string(r.loss));
+  loss.backward();
+  auto params = optimizer.parameters();
+  r.grad_norm = max_grad_norm > 0 ? optim::clip_grad_norm(params, max_grad_norm)
+                                  : optim::grad_norm(params);
+  if (!std::isfinite(r.grad_norm)) {
+    optimizer.zero_grad();
+    throw NonFiniteError("the gradient norm is " + std::to_string(r.grad_norm));
+  }
+  optimizer.step();
+  optimizer.zero_grad();
+  return r;
+}
+
+EvalResult evaluate(model::DistilBertForSequenceClassification& model, const data::TokenRows& rows,
+                    std::int64_t batch_size, data::Padding padding, std::int64_t max_length,
+                    const torch::Device& device) {
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  data::BatchOptions o;
+  o.batch_size = batch_size;
+  o.padding = padding;
+  o.max_length = max_length;
+  o.pad_id = static_cast<std::int32_t>(model->config.pad_token_id);
+  data::Batcher batches(rows, o);
+  const std::int64_t classes = model->config.num_labels();
+  std::vector<std::int64_t> tp(classes, 0), fp(classes, 0), fn(classes, 0);
+  std::vector<bool> seen(classes, false);
+  double loss_sum = 0.0;
+  std::int64_t correct = 0;
+  for (std::int64_t b = 0; b < batches.num_batches(); ++b) {
+    data::Batch batch = batches.batch(0, b);
+    torch::Tensor logits = model->forward(batch.input_ids.to(device), batch.attention_mask.to(device))
+                               .to(torch::kCPU, torch::kFloat32);
+    loss_sum += torch::nn::functional::cross_entropy(
+                    logits, batch.labels,
+                    torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+                    .item<double>();
+    torch::Tensor pred = logits.argmax(1);
+    auto p = pred.accessor<std::int64_t, 1>();
+    auto y = batch.labels.accessor<std::int64_t, 1>();
+    for (std::int64_t i = 0; i < pred.size(0); ++i) {
+      if (y[i] < 0 || y[i] >= classes)
+        throw FormatError("label " + std::to_string(y[i]) + " out of range", "evaluation rows",
+                          "labels 0.." + std::to_string(classes - 1));
+      seen[y[i]] = seen[p[i]] = true;
+      if (p[i] == y[i]) {
+        ++correct;
+        ++tp[y[i]];
+      } else {
+        ++fp[p[i]];
+        ++fn[y[i]];
+      }
+    }
+  }
+  if (was_training) model->train();
+  EvalResult r;
+  r.examples = rows.size();
+  if (r.examples == 0) return r;
+  r.loss = loss_sum / static_cast<double>(r.examples);
+  r.accuracy = static_cast<double>(correct) / static_cast<double>(r.examples);
+  // sklearn f1_score(average="macro"): classes present in labels or predictions.
+  double f1_sum = 0.0;
+  std::int64_t present = 0;
+  for (std::int64_t c = 0; c < classes; ++c) {
+    if (!seen[c]) continue;
+    ++present;
+    const double denom = 2.0 * tp[c] + fp[c] + fn[c];
+    f1_sum += denom > 0 ? 2.0 * tp[c] / denom : 0.0;
+  }
+  r.macro_f1 = present > 0 ? f1_sum / present : 0.0;
+  return r;
+}
+
+double peak_rss_mib() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  return 0.0;
+}
+
+// ----- checkpoints ----------------------------------------------------------------------------
+
+namespace {
+
+/// Where a run stands: what a checkpoint restores besides tensors.
+struct Progress {
+  std::int64_t epoch = 0;        // epoch in progress
+  std::int64_t next_batch = 0;   // first batch of that epoch still to do
+  std::int64_t global_step = 0;  // optimizer steps done
+  double train_time = 0, eval_time = 0, data_time = 0;
+};
+
+std::string step_name(std::int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+io::NamedTensors trainable_state(model::DistilBertForSequenceClassification& model) {
+  io::NamedTensors out;
+  for (auto& p : model->named_parameters())
+    if (p.value().requires_grad()) out.emplace_back(p.key(), p.value().detach());
+  return out;
+}
+
+void save_checkpoint(const fs::path& dir, model::DistilBertForSequenceClassification& model,
+                     const optim::AdamW& optimizer, const optim::LinearSchedule& schedule,
+                     const Progress& at, std::int64_t keep) {
+  fs::create_directories(dir);
+  const fs::path final_dir = dir / step_name(at.global_step);
+  const fs::path tmp = dir / (".partial-" + step_name(at.global_step));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  io::save_safetensors(tmp / "weights.safetensors", trainable_state(model));
+  io::save_safetensors(tmp / "optimizer.safetensors", optimizer.state());
+  io::save_safetensors(tmp / "rng.safetensors",
+                       {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
+  Json state{{"epoch", at.epoch},           {"next_batch", at.next_batch},
+             {"global_step", at.global_step}, {"scheduler_steps", schedule.steps_taken()},
+             {"train_time_s", at.train_time}, {"eval_time_s", at.eval_time},
+             {"data_time_s", at.data_time}};
+  io::write_file_atomic(tmp / "state.json", state.dump(2) + "\n");
+  fs::remove_all(final_dir);
+  io::commit_file(tmp, final_dir);
+  // Keep the newest `keep` checkpoints.
+  std::vector<fs::path> all;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind("step-", 0) == 0) all.push_back(e.path());
+  std::sort(all.begin(), all.end());
+  for (std::size_t i = 0; i + static_cast<std::size_t>(std::max<std::int64_t>(keep, 1)) < all.size(); ++i)
+    fs::remove_all(all[i]);
+}
+
+// Restores the newest readable checkpoint; a damaged one is skipped with a warning.
+bool load_checkpoint(const fs::path& dir, model::DistilBertForSequenceClassification& model,
+                     optim::AdamW& optimizer, optim::LinearSchedule& schedule, Progress& at) {
+  if (!fs::exists(dir)) return false;
+  std::vector<fs::path> all;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind("step-", 0) == 0) all.push_back(e.path());
+  std::sort(all.rbegin(), all.rend());
+  for (const auto& ckpt : all) {
+    try {
+      Json state = io::read_json(ckpt / "state.json");
+      auto weights = io::load_safetensors(ckpt / "weights.safetensors");
+      auto opt_state = io::load_safetensors(ckpt / "optimizer.safetensors");
+      auto rng = io::load_safetensors(ckpt / "rng.safetensors");
+      auto current = trainable_state(model);
+      for (auto& [name, t] : current)
+        if (!weights.count(name) || weights.at(name).sizes() != t.sizes())
+          throw FormatError("checkpoint lacks " + name, ckpt.string(), "the run's trainable tensors");
+      torch::NoGradGuard no_grad;
+      for (auto& [name, t] : current) t.copy_(weights.at(name));
+      optimizer.load_state({opt_state.begin(), opt_state.end()});
+      at::Generator generator = at::detail::getDefaultCPUGenerator();
+      generator.set_state(rng.at("cpu"));
+      schedule.set_steps_taken(state.at("scheduler_steps"));
+      at.epoch = state.at("epoch");
+      at.next_batch = state.at("next_batch");
+      at.global_step = state.at("global_step");
+      at.train_time = state.at("train_time_s");
+      at.eval_time = state.at("eval_time_s");
+      at.data_time = state.at("data_time_s");
+      log_info("resuming from " + ckpt.string() + " (step " + std::to_string(at.global_step) + ")");
+      return true;
+    } catch (const std::exception& e) {
+      log_warning("skipping unreadable checkpoint " + ckpt.string() + ": " + e.what());
+    }
+  }
+  return false;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+// ----- the run --------------------------------------------------------------------------------
+
+Trainer::Trainer(model::DistilBertForSequenceClassification model, const data::TokenRows& train,
+                 const data::TokenRows& eval, TrainConfig config, Json identity, RunOptions options)
+    : model_(std::move(model)),
+      train_(train),
+      eval_(eval),
+      config_(std::move(config)),
+      identity_(std::move(identity)),
+      options_(std::move(options)) {
+  config_.validate();
+  train_.validate("training rows");
+  eval_.validate("evaluation rows");
+  if (train_.size() == 0) throw ConfigError("no training rows", "Trainer", "at least one row");
+}
+
+Json Trainer::run_config() const {
+  return Json{{"train", config_.to_json()}, {"identity", identity_}, {"loraft_version", version()}};
+}
+
+RunResult Trainer::run() {
+  RunDirectory dir(options_.runs_dir, run_config());
+  if (auto done = dir.summary()) return {dir.path(), *done, true};
+  ensure_threads_configured();
+  const torch::Device device(config_.device);
+
+  auto groups = prepare_model(model_, config_);
+  model_->to(device);
+  optim::AdamW optimizer(std::move(groups));
+  torch::manual_seed(config_.seed);  // dropout stream; checkpoints carry its state
+
+  data::BatchOptions bo;
+  bo.batch_size = config_.batch_size;
+  bo.max_length = config_.max_length;
+  bo.padding = config_.padding;
+  bo.shuffle = true;
+  bo.seed = config_.seed;
+  bo.pad_id = static_cast<std::int32_t>(model_->config.pad_token_id);
+  data::Batcher batches(train_, bo);
+  const std::int64_t per_epoch = batches.num_batches();
+  optim::LinearSchedule schedule(per_epoch * config_.epochs, config_.warmup_steps);
+
+  Progress at;
+  if (options_.resume && load_checkpoint(dir.checkpoint_dir(), model_, optimizer, schedule, at))
+    dir.truncate_metrics_after(at.global_step);
+  else
+    dir.truncate_metrics_after(0);
+
+  const std::int64_t trainable = model::count_parameters(*model_, /*trainable_only=*/true);
+  const std::int64_t total = model::count_parameters(*model_);
+  log_info(std::string("run ") + dir.hash() + ": " + to_string(config_.method) + ", " +
+           std::to_string(trainable) + " of " + std::to_string(total) + " parameters train, " +
+           std::to_string(per_epoch * config_.epochs) + " steps; record in " + dir.path().string());
+
+  model_->train();
+  for (; at.epoch < config_.epochs; ++at.epoch, at.next_batch = 0) {
+    ProgressBar bar("epoch " + std::to_string(at.epoch + 1) + "/" + std::to_string(config_.epochs),
+                    per_epoch - at.next_batch, "steps");
+    for (std::int64_t b = at.next_batch; b < per_epoch; ++b) {
+      auto t0 = std::chrono::steady_clock::now();
+      data::Batch batch = batches.batch(at.epoch, b);
+      at.data_time += seconds_since(t0);
+      t0 = std::chrono::steady_clock::now();
+      apply_schedule(optimizer, schedule);
+      Json lrs = Json::array();
+      for (const auto& g : optimizer.groups()) lrs.push_back(g.lr);
+      StepResult r;
+      try {
+        r = train_step(model_, optimizer, batch, config_.max_grad_norm);
+      } catch (const NonFiniteError& e) {
+        throw NonFiniteError(e.problem() + "; the last checkpoint is kept in " +
+                                 dir.checkpoint_dir().string(),
+                             "epoch " + std::to_string(at.epoch + 1) + ", step " +
+                                 std::to_string(at.global_step + 1),
+                             "finite values: lower the learning rate or check the data");
+      }
+      schedule.step();
+      ++at.global_step;
+      at.next_batch = b + 1;
+      at.train_time += seconds_since(t0);
+      dir.append_metrics(Json{{"type", "step"},
+                              {"step", at.global_step},
+                              {"epoch", at.epoch + double(b + 1) / double(per_epoch)},
+                              {"loss", r.loss},
+                              {"grad_norm", r.grad_norm},
+                              {"lr", lrs}});
+      bar.advance();
+      bar.set_postfix("loss " + std::to_string(r.loss).substr(0, 6));
+      const bool epoch_end = b + 1 == per_epoch;
+      const bool interrupt = options_.interrupt_after_steps == at.global_step;
+      if (!epoch_end && (interrupt || (options_.checkpoint_every > 0 &&
+                                       at.global_step % options_.checkpoint_every == 0)))
+        save_checkpoint(dir.checkpoint_dir(), model_, optimizer, schedule, at, options_.keep_checkpoints);
+      if (interrupt && !epoch_end)
+        throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
+                                  dir.path().string());
+    }
+    bar.finish();
+    auto t0 = std::chrono::steady_clock::now();
+    EvalResult ev = evaluate(model_, eval_, config_.eval_batch_size, config_.padding,
+                             config_.max_length, device);
+    at.eval_time += seconds_since(t0);
+    dir.append_metrics(Json{{"type", "eval"},
+                            {"step", at.global_step},
+                            {"epoch", at.epoch + 1},
+                            {"eval_loss", ev.loss},
+                            {"eval_accuracy", ev.accuracy},
+                            {"eval_macro_f1", ev.macro_f1},
+                            {"eval_examples", ev.examples}});
+    log_info("epoch " + std::to_string(at.epoch + 1) + ": eval loss " + std::to_string(ev.loss) +
+             ", accuracy " + std::to_string(ev.accuracy));
+    Progress next = at;
+    next.epoch = at.epoch + 1;
+    next.next_batch = 0;
+    save_checkpoint(dir.checkpoint_dir(), model_, optimizer, schedule, next, options_.keep_checkpoints);
+    if (options_.interrupt_after_steps == at.global_step && next.epoch < config_.epochs)
+      throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
+                                dir.path().string());
+  }
+
+  Json evals = Json::array();
+  for (const auto& m : dir.metrics())
+    if (m.value("type", "") == "eval") evals.push_back(m);
+  Json summary{{"method", to_string(config_.method)},
+               {"epochs", evals},
+               {"final", evals.empty() ? Json(nullptr) : evals.back()},
+               {"steps", at.global_step},
+               {"train_time_s", at.train_time},
+               {"eval_time_s", at.eval_time},
+               {"data_time_s", at.data_time},
+               {"train_samples_per_s",
+                at.train_time > 0 ? double(train_.size() * config_.epochs) / at.train_time : 0.0},
+               {"trainable_parameters", trainable},
+               {"total_parameters", total},
+               {"peak_rss_mib", peak_rss_mib()},
+               {"threads", num_threads()},
+               {"device", config_.device},
+               {"loraft_version", version()},
+               {"torch_version", torch_version()}};
+  if (config_.method != Method::full) {
+    auto counts = adapter::peft_parameter_counts(*model_, config_.lora);
+    summary["peft_trainable_parameters"] = counts.trainable;
+    summary["peft_all_parameters"] = counts.all;
+  }
+  if (config_.method == Method::loraplus)
+    summary["loraplus_decay"] = optim::to_string(config_.loraplus_decay);
+  dir.write_summary(summary);
+  return {dir.path(), summary, false};
+}
+
+}  // namespace loraft::train

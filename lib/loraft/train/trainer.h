@@ -1,0 +1,172 @@
+#pragma once
+/// @file
+/// @brief Fine-tuning runs with Hugging Face Trainer semantics: full fine-tuning, LoRA and
+/// LoRA+, per-step and per-epoch records, atomic checkpoints and exact resume.
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "loraft/adapter/lora_config.h"
+#include "loraft/core/error.h"
+#include "loraft/data/batcher.h"
+#include "loraft/io/json.h"
+#include "loraft/model/distilbert.h"
+#include "loraft/optim/adamw.h"
+#include "loraft/optim/param_groups.h"
+#include "loraft/optim/schedule.h"
+
+namespace loraft::train {
+
+/// The three methods the report compares.
+enum class Method {
+  full,      ///< every parameter trains
+  lora,      ///< LoRA matrices and the classification head train
+  loraplus,  ///< LoRA with lr(B) = ratio x lr(A), groups as PEFT builds them
+};
+
+/// "full", "lora" or "loraplus".
+const char* to_string(Method method);
+/// The Method called `name`; ConfigError otherwise.
+Method parse_method(const std::string& name);
+
+/// Everything that determines a run's result (and so names its run folder). Defaults are
+/// the report's settings: transformers' TrainingArguments defaults plus lr 5e-5, batch 16,
+/// 3 epochs, weight decay 0.01, LoRA r=8, alpha 32, dropout 0.1, LoRA+ ratio 2.
+struct TrainConfig {
+  Method method = Method::lora;                  ///< what trains
+  adapter::LoraConfig lora;                      ///< for lora and loraplus
+  double loraplus_ratio = 2.0;                   ///< lr(B) / lr(A)
+  double loraplus_lr_embedding = 1e-6;           ///< PEFT's default
+  optim::LoraPlusDecay loraplus_decay = optim::LoraPlusDecay::peft_faithful;  ///< see LoraPlusDecay
+  double learning_rate = 5e-5;                   ///< peak learning rate
+  double weight_decay = 0.01;                    ///< decoupled, Trainer's decay groups
+  std::int64_t epochs = 3;                       ///< passes over the training rows
+  std::int64_t batch_size = 16;                  ///< training batch
+  std::int64_t eval_batch_size = 16;             ///< evaluation batch
+  std::int64_t warmup_steps = 0;                 ///< linear warm-up, then linear decay to 0
+  double max_grad_norm = 1.0;                    ///< clipping (0 disables)
+  std::uint64_t seed = 42;                       ///< data order, dropout, LoRA init
+  data::Padding padding = data::Padding::longest;  ///< how batches are padded
+  std::int64_t max_length = 128;                 ///< tokens per row (cache and padding)
+  std::string device = "cpu";                    ///< "cpu", "cuda", "cuda:1"
+  std::string autocast = "none";                 ///< "none", "bf16", "fp16" (CUDA only)
+
+  /// Plain JSON of every field (for run records and the run folder's hash).
+  io::Json to_json() const;
+  /// Reads what to_json() writes; missing keys keep their defaults, unknown keys are an error.
+  static TrainConfig from_json(const io::Json& json, const std::string& where);
+  /// ConfigError for impossible values (non-positive sizes, negative lr, unknown device).
+  void validate() const;
+};
+
+/// How a run is carried out, without changing its result (not part of the run's hash).
+struct RunOptions {
+  std::filesystem::path runs_dir = "runs";  ///< where run folders go
+  std::int64_t checkpoint_every = 0;        ///< optimizer steps between checkpoints (0: epoch ends only)
+  std::int64_t keep_checkpoints = 2;        ///< newest checkpoints kept
+  bool resume = true;                       ///< continue from the newest checkpoint if any
+  bool progress = true;                     ///< progress bar on a terminal
+  /// Stop (throw TrainingInterrupted) right after this optimizer step and its checkpoint, as
+  /// if the process had been killed there; 0 disables. For testing resume.
+  std::int64_t interrupt_after_steps = 0;
+};
+
+/// Raised when RunOptions::interrupt_after_steps is reached.
+class TrainingInterrupted : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Raised when the loss or the gradients stop being finite; the last checkpoint is kept.
+class NonFiniteError : public Error {
+ public:
+  using Error::Error;
+};
+
+/// Loss and classification quality over a data set.
+struct EvalResult {
+  double loss = 0.0;       ///< mean cross-entropy per example
+  double accuracy = 0.0;   ///< fraction of correct argmax predictions
+  double macro_f1 = 0.0;   ///< unweighted mean F1 over the classes present in labels or predictions
+  std::int64_t examples = 0;  ///< rows evaluated
+};
+
+/// Evaluates `model` (in eval mode, without gradients) on every row of `rows`.
+EvalResult evaluate(model::DistilBertForSequenceClassification& model, const data::TokenRows& rows,
+                    std::int64_t batch_size, data::Padding padding, std::int64_t max_length,
+                    const torch::Device& device = torch::kCPU);
+
+/// Prepares `model` for `config.method` (LoRA injection for lora/loraplus, seeded from
+/// config.seed; every parameter trainable for full) and returns the optimizer's parameter
+/// groups: the Trainer's decay groups, or PEFT's LoRA+ groups.
+std::vector<optim::ParamGroup> prepare_model(model::DistilBertForSequenceClassification& model,
+                                             const TrainConfig& config);
+
+/// What one optimizer step measured.
+struct StepResult {
+  double loss = 0.0;       ///< mean cross-entropy of the batch, before the update
+  double grad_norm = 0.0;  ///< 2-norm of all gradients before clipping
+};
+
+/// One Trainer step on one batch (transformers 4.46.3 `Trainer._inner_training_loop`, without
+/// accumulation): forward in the model's current mode, mean cross-entropy, backward,
+/// clip_grad_norm_(max_grad_norm) when positive, AdamW step, zero the gradients. The caller
+/// sets the learning rate first (see apply_schedule()). NonFiniteError (before any update)
+/// if the loss or the gradient norm is not finite.
+StepResult train_step(model::DistilBertForSequenceClassification& model, optim::AdamW& optimizer,
+                      const data::Batch& batch, double max_grad_norm);
+
+/// Sets each group's lr to initial_lr x the schedule's current factor.
+void apply_schedule(optim::AdamW& optimizer, const optim::LinearSchedule& schedule);
+
+/// The outcome of Trainer::run().
+struct RunResult {
+  std::filesystem::path run_dir;  ///< the run folder
+  io::Json summary;               ///< summary.json's content
+  bool reused = false;            ///< the run had already finished: nothing was trained
+};
+
+/// One fine-tuning run over tokenised rows, recorded in a run folder (see RunDirectory).
+///
+/// Resume is exact: the batches of every epoch are a pure function of the seed, and a
+/// checkpoint holds the trainable weights, the optimizer moments, the schedule position, the
+/// LibTorch generator state and the place in the data, so a run stopped after step k and
+/// resumed ends with the same weights, bit for bit on the CPU, as one that never stopped.
+class Trainer {
+ public:
+  /// @param model     the starting model (pretrained weights); the trainer adapts it in place
+  /// @param train     training rows (shuffled each epoch)
+  /// @param eval      evaluation rows (evaluated at the end of each epoch)
+  /// @param config    what determines the result
+  /// @param identity  what else determines it: the model's and data's identities (paths and
+  ///                  hashes), recorded in config.json and hashed into the run folder's name
+  /// @param options   how to run (folders, checkpoints, progress)
+  Trainer(model::DistilBertForSequenceClassification model, const data::TokenRows& train,
+          const data::TokenRows& eval, TrainConfig config, io::Json identity, RunOptions options);
+
+  /// Trains (or resumes, or reuses a finished run) and returns the summary.
+  RunResult run();
+
+  /// The full resolved configuration that names the run folder.
+  io::Json run_config() const;
+  /// The model (adapted in place once run() started).
+  model::DistilBertForSequenceClassification& model() { return model_; }
+
+ private:
+  model::DistilBertForSequenceClassification model_;
+  const data::TokenRows& train_;
+  const data::TokenRows& eval_;
+  TrainConfig config_;
+  io::Json identity_;
+  RunOptions options_;
+};
+
+/// Peak resident memory of this process in MiB (Linux VmHWM), 0 where unknown.
+double peak_rss_mib();
+
+}  // namespace loraft::train

@@ -1,0 +1,190 @@
+// The training step against the reference: gradients of the mean cross-entropy, then 1 and 3
+// optimizer steps on the same batch, for LoRA (PEFT model) and for full fine-tuning, with
+// torch AdamW + Trainer groups, PEFT's LoRA+ groups, and Trainer clipping + linear schedule
+// (fixtures lora/train and full, written by transformers 4.46.3 and PEFT 0.13.2).
+#include <gtest/gtest.h>
+
+#include "loraft/adapter/peft_io.h"
+#include "loraft/io/json.h"
+#include "loraft/io/safetensors.h"
+#include "loraft/model/checkpoint.h"
+#include "loraft/train/trainer.h"
+#include "support/test_support.h"
+
+namespace loraft::train {
+namespace {
+
+using io::Json;
+
+model::DistilBertForSequenceClassification tiny_without_dropout() {
+  model::LoadOptions o;
+  o.adjust_config = [](model::DistilBertConfig& c) {
+    c.dropout = c.attention_dropout = c.seq_classif_dropout = 0.0;
+  };
+  auto m = model::load_sequence_classification(testing::fixture("distilbert-tiny"), o);
+  m->train();  // the reference ran in train mode (dropouts are 0)
+  return m;
+}
+
+data::Batch fixture_batch(const std::string& file) {
+  auto t = io::load_safetensors(testing::fixture(file));
+  data::Batch b;
+  b.input_ids = t.at("input_ids");
+  b.attention_mask = t.at("attention_mask");
+  b.labels = t.at("labels");
+  return b;
+}
+
+// Our parameter name -> the reference's name for it.
+using NameMap = std::function<std::string(const std::string&)>;
+
+// |got - expected| <= atol + rtol |expected| elementwise for every reference tensor, except
+// names containing `skip` (attention.k_lin.bias in full fine-tuning: its true gradient is 0 and
+// what autograd returns is rounding noise, see tests/fixtures/README.md).
+void expect_tensors(const std::vector<std::pair<std::string, torch::Tensor>>& ours,
+                    const std::string& file, const NameMap& name_of, double atol, double rtol,
+                    const std::string& skip = "") {
+  auto expected = io::load_safetensors(testing::fixture(file));
+  std::size_t compared = 0;
+  for (const auto& [name, t] : ours) {
+    const std::string ref = name_of(name);
+    if (!skip.empty() && ref.find(skip) != std::string::npos) continue;
+    ASSERT_TRUE(expected.count(ref)) << file << " lacks " << ref;
+    const torch::Tensor& e = expected.at(ref);
+    const double excess = ((t.detach() - e).abs() - (atol + rtol * e.abs())).max().item<double>();
+    EXPECT_LE(excess, 0.0) << file << ": " << ref << " max abs diff "
+                           << (t.detach() - e).abs().max().item<double>();
+    ++compared;
+  }
+  EXPECT_EQ(compared + (skip.empty() ? 0 : 2), expected.size()) << file;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> trainable(model::DistilBertForSequenceClassification& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& p : m->named_parameters())
+    if (p.value().requires_grad()) out.emplace_back(p.key(), p.value());
+  return out;
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> grads(model::DistilBertForSequenceClassification& m) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& [name, p] : trainable(m)) out.emplace_back(name, p.grad());
+  return out;
+}
+
+struct Setup {
+  model::DistilBertForSequenceClassification model{nullptr};
+  NameMap name_of;
+  std::string dir;    // fixture folder with train.json, grads.safetensors, <setting>/
+  std::string skip;   // reference names left out of comparisons
+};
+
+Setup lora_setup() {
+  Setup s;
+  s.model = tiny_without_dropout();
+  adapter::LoraConfig config = adapter::load_adapter(testing::fixture("lora/adapter"), *s.model);
+  s.name_of = [config](const std::string& n) { return adapter::peft_runtime_name(n, config); };
+  s.dir = "lora/train";
+  return s;
+}
+
+Setup full_setup() {
+  Setup s;
+  s.model = tiny_without_dropout();
+  s.name_of = [](const std::string& n) { return n; };
+  s.dir = "full";
+  s.skip = "attention.k_lin.bias";
+  return s;
+}
+
+std::vector<optim::ParamGroup> groups_for(Setup& s, const Json& groups, bool loraplus) {
+  auto params = optim::trainable_parameters(*s.model);
+  const double lr = groups[0]["lr"];
+  if (!loraplus) return optim::trainer_param_groups(params, lr, groups[0]["weight_decay"]);
+  optim::LoraPlusOptions o;
+  o.lr = lr;
+  o.ratio = groups[2]["lr"].get<double>() / lr;
+  o.loraplus_weight_decay = groups[0]["weight_decay"];
+  return optim::loraplus_param_groups(params, o);
+}
+
+void check_gradients(Setup s) {
+  SCOPED_TRACE(s.dir);
+  Json train = io::read_json(testing::fixture(s.dir + "/train.json"));
+  data::Batch batch = fixture_batch(s.dir == "full" ? "full/batch.safetensors" : "lora/train/batch.safetensors");
+  torch::Tensor logits = s.model->forward(batch.input_ids, batch.attention_mask);
+  torch::Tensor loss = torch::nn::functional::cross_entropy(logits, batch.labels);
+  EXPECT_NEAR(loss.item<double>(), train["loss"].get<double>(), 1e-5 * train["loss"].get<double>());
+  loss.backward();
+  // Gradients: 1e-5 relative to each tensor's scale.
+  auto expected = io::load_safetensors(testing::fixture(s.dir + "/grads.safetensors"));
+  for (auto& [name, g] : grads(s.model)) {
+    const std::string ref = s.name_of(name);
+    if (!s.skip.empty() && ref.find(s.skip) != std::string::npos) continue;
+    ASSERT_TRUE(expected.count(ref)) << ref;
+    const torch::Tensor& e = expected.at(ref);
+    const double err = (g - e).abs().max().item<double>(), scale = e.abs().max().item<double>();
+    EXPECT_LE(err, 1e-5 * scale + 1e-9) << ref << " max abs diff " << err << " scale " << scale;
+  }
+}
+
+void check_steps(Setup s, const std::string& setting) {
+  SCOPED_TRACE(s.dir + " " + setting);
+  Json train = io::read_json(testing::fixture(s.dir + "/train.json"));
+  const Json& ref = train["settings"][setting];
+  const bool trainer_like = setting == "trainer_like";
+  optim::AdamW optimizer(groups_for(s, ref["param_groups"], setting.rfind("loraplus", 0) == 0));
+  optim::LinearSchedule schedule(3, 0);
+  data::Batch batch = fixture_batch(s.dir == "full" ? "full/batch.safetensors" : "lora/train/batch.safetensors");
+  for (int step = 0; step < 3; ++step) {
+    if (trainer_like) apply_schedule(optimizer, schedule);
+    for (std::size_t g = 0; g < optimizer.groups().size(); ++g)
+      EXPECT_DOUBLE_EQ(optimizer.groups()[g].lr, ref["lr_per_group_at_each_step"][step][g].get<double>());
+    StepResult r = train_step(s.model, optimizer, batch, trainer_like ? 1.0 : 0.0);
+    const double loss = ref["losses_before_each_step"][step];
+    EXPECT_NEAR(r.loss, loss, 1e-5 * loss) << "step " << step;
+    if (trainer_like) {
+      const double norm = ref["grad_norm_before_clip"][step];
+      EXPECT_NEAR(r.grad_norm, norm, 1e-5 * norm) << "step " << step;
+    }
+    schedule.step();
+    // Parameters: atol 1e-6 + rtol 1e-5 after one step, 3e-6 + 1e-5 after three (AdamW turns
+    // float32 rounding of the gradients into update differences of that order).
+    if (step == 0)
+      expect_tensors(trainable(s.model), s.dir + "/" + setting + "/params_step1.safetensors",
+                     s.name_of, 1e-6, 1e-5, s.skip);
+  }
+  expect_tensors(trainable(s.model), s.dir + "/" + setting + "/params_step3.safetensors",
+                 s.name_of, 3e-6, 1e-5, s.skip);
+  torch::Tensor logits = s.model->forward(batch.input_ids, batch.attention_mask);
+  const double after = ref["loss_after_last_step"];
+  EXPECT_NEAR(torch::nn::functional::cross_entropy(logits, batch.labels).item<double>(), after,
+              1e-5 * after);
+}
+
+TEST(ReferenceSteps, LoraGradients) { check_gradients(lora_setup()); }
+TEST(ReferenceSteps, FullFineTuningGradients) { check_gradients(full_setup()); }
+
+TEST(ReferenceSteps, LoraThreeStepsEverySetting) {
+  for (const char* setting : {"adamw", "loraplus", "loraplus_wd", "trainer_like"})
+    check_steps(lora_setup(), setting);
+}
+
+TEST(ReferenceSteps, FullFineTuningThreeSteps) {
+  for (const char* setting : {"adamw", "trainer_like"}) check_steps(full_setup(), setting);
+}
+
+TEST(ReferenceSteps, TrainerDecayListOfDistilBertBase) {
+  Json counts = io::read_json(testing::fixture("param_counts.json"));
+  model::DistilBertConfig config;
+  model::DistilBertForSequenceClassification m(config, 0);
+  auto groups = optim::trainer_param_groups(optim::trainable_parameters(*m), 5e-5, 0.01);
+  std::vector<std::string> decayed, all;
+  for (const auto& p : groups[0].params) decayed.push_back(p.name);
+  for (auto& p : m->named_parameters()) all.push_back(p.key());
+  EXPECT_EQ(decayed, counts["trainer_decay_parameter_names_full_model"].get<std::vector<std::string>>());
+  EXPECT_EQ(all, counts["all_parameter_names_full_model"].get<std::vector<std::string>>());
+}
+
+}  // namespace
+}  // namespace loraft::train
