@@ -7,6 +7,8 @@
 #include <limits>
 #include <set>
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include "loraft/core/error.h"
 #include "loraft/core/threads.h"
 
