@@ -15,6 +15,7 @@
 #include "loraft/io/file.h"
 #include "loraft/io/safetensors.h"
 #include "loraft/optim/clip.h"
+#include "loraft/train/checkpoint.h"
 #include "loraft/train/run_directory.h"
 
 namespace loraft::train {
@@ -281,105 +282,15 @@ double peak_rss_mib() {
   return 0.0;
 }
 
-// ----- checkpoints ----------------------------------------------------------------------------
+// ----- the run --------------------------------------------------------------------------------
 
 namespace {
-
-/// Where a run stands: what a checkpoint restores besides tensors.
-struct Progress {
-  std::int64_t epoch = 0;        // epoch in progress
-  std::int64_t next_batch = 0;   // first batch of that epoch still to do
-  std::int64_t global_step = 0;  // optimizer steps done
-  double train_time = 0, eval_time = 0, data_time = 0;
-};
-
-std::string step_name(std::int64_t step) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
-  return buf;
-}
-
-io::NamedTensors trainable_state(model::DistilBertForSequenceClassification& model) {
-  io::NamedTensors out;
-  for (auto& p : model->named_parameters())
-    if (p.value().requires_grad()) out.emplace_back(p.key(), p.value().detach());
-  return out;
-}
-
-void save_checkpoint(const fs::path& dir, model::DistilBertForSequenceClassification& model,
-                     const optim::AdamW& optimizer, const optim::LinearSchedule& schedule,
-                     const Progress& at, std::int64_t keep) {
-  fs::create_directories(dir);
-  const fs::path final_dir = dir / step_name(at.global_step);
-  const fs::path tmp = dir / (".partial-" + step_name(at.global_step));
-  fs::remove_all(tmp);
-  fs::create_directories(tmp);
-  io::save_safetensors(tmp / "weights.safetensors", trainable_state(model));
-  io::save_safetensors(tmp / "optimizer.safetensors", optimizer.state());
-  io::save_safetensors(tmp / "rng.safetensors",
-                       {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
-  Json state{{"epoch", at.epoch},           {"next_batch", at.next_batch},
-             {"global_step", at.global_step}, {"scheduler_steps", schedule.steps_taken()},
-             {"train_time_s", at.train_time}, {"eval_time_s", at.eval_time},
-             {"data_time_s", at.data_time}};
-  io::write_file_atomic(tmp / "state.json", state.dump(2) + "\n");
-  fs::remove_all(final_dir);
-  io::commit_file(tmp, final_dir);
-  // Keep the newest `keep` checkpoints.
-  std::vector<fs::path> all;
-  for (auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().rfind("step-", 0) == 0) all.push_back(e.path());
-  std::sort(all.begin(), all.end());
-  for (std::size_t i = 0; i + static_cast<std::size_t>(std::max<std::int64_t>(keep, 1)) < all.size(); ++i)
-    fs::remove_all(all[i]);
-}
-
-// Restores the newest readable checkpoint; a damaged one is skipped with a warning.
-bool load_checkpoint(const fs::path& dir, model::DistilBertForSequenceClassification& model,
-                     optim::AdamW& optimizer, optim::LinearSchedule& schedule, Progress& at) {
-  if (!fs::exists(dir)) return false;
-  std::vector<fs::path> all;
-  for (auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().rfind("step-", 0) == 0) all.push_back(e.path());
-  std::sort(all.rbegin(), all.rend());
-  for (const auto& ckpt : all) {
-    try {
-      Json state = io::read_json(ckpt / "state.json");
-      auto weights = io::load_safetensors(ckpt / "weights.safetensors");
-      auto opt_state = io::load_safetensors(ckpt / "optimizer.safetensors");
-      auto rng = io::load_safetensors(ckpt / "rng.safetensors");
-      auto current = trainable_state(model);
-      for (auto& [name, t] : current)
-        if (!weights.count(name) || weights.at(name).sizes() != t.sizes())
-          throw FormatError("checkpoint lacks " + name, ckpt.string(), "the run's trainable tensors");
-      torch::NoGradGuard no_grad;
-      for (auto& [name, t] : current) t.copy_(weights.at(name));
-      optimizer.load_state({opt_state.begin(), opt_state.end()});
-      at::Generator generator = at::detail::getDefaultCPUGenerator();
-      generator.set_state(rng.at("cpu"));
-      schedule.set_steps_taken(state.at("scheduler_steps"));
-      at.epoch = state.at("epoch");
-      at.next_batch = state.at("next_batch");
-      at.global_step = state.at("global_step");
-      at.train_time = state.at("train_time_s");
-      at.eval_time = state.at("eval_time_s");
-      at.data_time = state.at("data_time_s");
-      log_info("resuming from " + ckpt.string() + " (step " + std::to_string(at.global_step) + ")");
-      return true;
-    } catch (const std::exception& e) {
-      log_warning("skipping unreadable checkpoint " + ckpt.string() + ": " + e.what());
-    }
-  }
-  return false;
-}
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
-
-// ----- the run --------------------------------------------------------------------------------
 
 Trainer::Trainer(model::DistilBertForSequenceClassification model, const data::TokenRows& train,
                  const data::TokenRows& eval, TrainConfig config, Json identity, RunOptions options)
@@ -421,8 +332,8 @@ RunResult Trainer::run() {
   const std::int64_t per_epoch = batches.num_batches();
   optim::LinearSchedule schedule(per_epoch * config_.epochs, config_.warmup_steps);
 
-  Progress at;
-  if (options_.resume && load_checkpoint(dir.checkpoint_dir(), model_, optimizer, schedule, at))
+  TrainingProgress at;
+  if (options_.resume && load_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, at))
     dir.truncate_metrics_after(at.global_step);
   else
     dir.truncate_metrics_after(0);
@@ -471,7 +382,7 @@ RunResult Trainer::run() {
       const bool interrupt = options_.interrupt_after_steps == at.global_step;
       if (!epoch_end && (interrupt || (options_.checkpoint_every > 0 &&
                                        at.global_step % options_.checkpoint_every == 0)))
-        save_checkpoint(dir.checkpoint_dir(), model_, optimizer, schedule, at, options_.keep_checkpoints);
+        save_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, at, options_.keep_checkpoints);
       if (interrupt && !epoch_end)
         throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
                                   dir.path().string());
@@ -490,10 +401,10 @@ RunResult Trainer::run() {
                             {"eval_examples", ev.examples}});
     log_info("epoch " + std::to_string(at.epoch + 1) + ": eval loss " + std::to_string(ev.loss) +
              ", accuracy " + std::to_string(ev.accuracy));
-    Progress next = at;
+    TrainingProgress next = at;
     next.epoch = at.epoch + 1;
     next.next_batch = 0;
-    save_checkpoint(dir.checkpoint_dir(), model_, optimizer, schedule, next, options_.keep_checkpoints);
+    save_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, next, options_.keep_checkpoints);
     if (options_.interrupt_after_steps == at.global_step && next.epoch < config_.epochs)
       throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
                                 dir.path().string());

@@ -1,0 +1,100 @@
+#include "loraft/train/checkpoint.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "loraft/core/error.h"
+#include "loraft/core/log.h"
+#include "loraft/io/file.h"
+#include "loraft/io/json.h"
+#include "loraft/io/safetensors.h"
+
+namespace loraft::train {
+namespace fs = std::filesystem;
+using io::Json;
+
+namespace {
+
+
+std::string step_name(std::int64_t step) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "step-%08lld", static_cast<long long>(step));
+  return buf;
+}
+
+io::NamedTensors trainable_state(torch::nn::Module& model) {
+  io::NamedTensors out;
+  for (auto& p : model.named_parameters())
+    if (p.value().requires_grad()) out.emplace_back(p.key(), p.value().detach());
+  return out;
+}
+
+}  // namespace
+
+void save_checkpoint(const fs::path& dir, torch::nn::Module& model,
+                     const optim::AdamW& optimizer, const optim::LinearSchedule& schedule,
+                     const TrainingProgress& at, std::int64_t keep) {
+  fs::create_directories(dir);
+  const fs::path final_dir = dir / step_name(at.global_step);
+  const fs::path tmp = dir / (".partial-" + step_name(at.global_step));
+  fs::remove_all(tmp);
+  fs::create_directories(tmp);
+  io::save_safetensors(tmp / "weights.safetensors", trainable_state(model));
+  io::save_safetensors(tmp / "optimizer.safetensors", optimizer.state());
+  io::save_safetensors(tmp / "rng.safetensors",
+                       {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
+  Json state{{"epoch", at.epoch},           {"next_batch", at.next_batch},
+             {"global_step", at.global_step}, {"scheduler_steps", schedule.steps_taken()},
+             {"train_time_s", at.train_time}, {"eval_time_s", at.eval_time},
+             {"data_time_s", at.data_time}};
+  io::write_file_atomic(tmp / "state.json", state.dump(2) + "\n");
+  fs::remove_all(final_dir);
+  io::commit_file(tmp, final_dir);
+  // Keep the newest `keep` checkpoints.
+  std::vector<fs::path> all;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind("step-", 0) == 0) all.push_back(e.path());
+  std::sort(all.begin(), all.end());
+  for (std::size_t i = 0; i + static_cast<std::size_t>(std::max<std::int64_t>(keep, 1)) < all.size(); ++i)
+    fs::remove_all(all[i]);
+}
+
+bool load_checkpoint(const fs::path& dir, torch::nn::Module& model, optim::AdamW& optimizer,
+                     optim::LinearSchedule& schedule, TrainingProgress& at) {
+  if (!fs::exists(dir)) return false;
+  std::vector<fs::path> all;
+  for (auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().rfind("step-", 0) == 0) all.push_back(e.path());
+  std::sort(all.rbegin(), all.rend());
+  for (const auto& ckpt : all) {
+    try {
+      Json state = io::read_json(ckpt / "state.json");
+      auto weights = io::load_safetensors(ckpt / "weights.safetensors");
+      auto opt_state = io::load_safetensors(ckpt / "optimizer.safetensors");
+      auto rng = io::load_safetensors(ckpt / "rng.safetensors");
+      auto current = trainable_state(model);
+      for (auto& [name, t] : current)
+        if (!weights.count(name) || weights.at(name).sizes() != t.sizes())
+          throw FormatError("checkpoint lacks " + name, ckpt.string(), "the run's trainable tensors");
+      torch::NoGradGuard no_grad;
+      for (auto& [name, t] : current) t.copy_(weights.at(name));
+      optimizer.load_state({opt_state.begin(), opt_state.end()});
+      at::Generator generator = at::detail::getDefaultCPUGenerator();
+      generator.set_state(rng.at("cpu"));
+      schedule.set_steps_taken(state.at("scheduler_steps"));
+      at.epoch = state.at("epoch");
+      at.next_batch = state.at("next_batch");
+      at.global_step = state.at("global_step");
+      at.train_time = state.at("train_time_s");
+      at.eval_time = state.at("eval_time_s");
+      at.data_time = state.at("data_time_s");
+      log_info("resuming from " + ckpt.string() + " (step " + std::to_string(at.global_step) + ")");
+      return true;
+    } catch (const std::exception& e) {
+      log_warning("skipping unreadable checkpoint " + ckpt.string() + ": " + e.what());
+    }
+  }
+  return false;
+}
+
+}  // namespace loraft::train
