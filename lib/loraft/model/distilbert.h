@@ -199,7 +199,8 @@ struct DistilBertOutput {
 /// HF `DistilBertModel`: embeddings and transformer.
 class DistilBertModelImpl : public torch::nn::Module {
  public:
-  /// Validates the config (ConfigError).
+  /// Validates the config (ConfigError). The weights are placeholders until init_weights()
+  /// or a checkpoint sets them (the task models below do the former in their constructor).
   explicit DistilBertModelImpl(const DistilBertConfig& config);
   /// input_ids [B, T] (integer), attention_mask [B, T] (1 keep, 0 padding; all ones when
   /// undefined). Throws ConfigError for inputs the model cannot take (rank, length beyond
