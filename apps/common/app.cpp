@@ -10,7 +10,7 @@ bool parse(int argc, char** argv, const std::string& program, const std::string&
   po::options_description all;
   all.add_options()("help,h", "print this help and exit");
   all.add(options.description());
-  po::variables_map vm;
+  po::variables_map& vm = options.vm_;
   try {
     po::store(po::parse_command_line(argc, argv, all), vm);
     if (vm.count("help")) {
@@ -22,6 +22,16 @@ bool parse(int argc, char** argv, const std::string& program, const std::string&
     throw ConfigError(e.what(), "command line", "see " + program + " --help");
   }
   return true;
+}
+
+std::string find_flag(int argc, char** argv, const std::string& name) {
+  const std::string flag = "--" + name;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == flag && i + 1 < argc) return argv[i + 1];
+    if (arg.rfind(flag + "=", 0) == 0) return arg.substr(flag.size() + 1);
+  }
+  return {};
 }
 
 int guard(const std::string& program, const std::function<int()>& body) {

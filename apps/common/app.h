@@ -53,10 +53,18 @@ class Options {
   }
   /// The underlying description (for printing or parsing).
   boost::program_options::options_description& description() { return desc_; }
+  /// After parse(): whether the user gave flag `name` (not just its default).
+  bool given(const char* name) const { return vm_.count(name) > 0 && !vm_[name].defaulted(); }
 
  private:
+  friend bool parse(int, char**, const std::string&, const std::string&, Options&);
   boost::program_options::options_description desc_{"Options", 100};
+  boost::program_options::variables_map vm_;
 };
+
+/// The value of `--<name> VALUE` or `--<name>=VALUE` in argv, or empty: for a flag that
+/// must be known before the others are declared (a config file that supplies defaults).
+std::string find_flag(int argc, char** argv, const std::string& name);
 
 /// Parses argv into the flags. Returns false after printing help (for `--help`), throws
 /// ConfigError (as a loraft::Error) for unknown or malformed flags.

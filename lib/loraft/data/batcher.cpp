@@ -7,6 +7,16 @@
 
 namespace loraft::data {
 
+const char* to_string(Padding padding) {
+  return padding == Padding::longest ? "longest" : "max_length";
+}
+
+Padding parse_padding(const std::string& name, const std::string& where) {
+  if (name == "longest") return Padding::longest;
+  if (name == "max_length") return Padding::max_length;
+  throw ConfigError("unknown padding \"" + name + "\"", where, "longest or max_length");
+}
+
 void TokenRows::push_back(const std::vector<std::int32_t>& row, std::int64_t label) {
   if (offsets.empty()) offsets.push_back(0);
   ids.insert(ids.end(), row.begin(), row.end());

@@ -36,6 +36,11 @@ enum class Padding {
   max_length,
 };
 
+/// "longest" or "max_length".
+const char* to_string(Padding padding);
+/// The Padding called `name`; ConfigError naming `where` otherwise.
+Padding parse_padding(const std::string& name, const std::string& where);
+
 /// How rows become batches.
 struct BatchOptions {
   std::int64_t batch_size = 16;   ///< rows per batch (the last batch may be smaller)

@@ -2,6 +2,8 @@
 
 #include <unordered_set>
 
+#include "loraft/core/error.h"
+
 namespace loraft::optim {
 namespace {
 
@@ -65,6 +67,12 @@ std::vector<ParamGroup> loraplus_param_groups(const std::vector<NamedParameter>&
 
 const char* to_string(LoraPlusDecay mode) {
   return mode == LoraPlusDecay::peft_faithful ? "peft_faithful" : "corrected";
+}
+
+LoraPlusDecay parse_loraplus_decay(const std::string& name, const std::string& where) {
+  if (name == "peft_faithful") return LoraPlusDecay::peft_faithful;
+  if (name == "corrected") return LoraPlusDecay::corrected;
+  throw ConfigError("unknown LoRA+ decay mode \"" + name + "\"", where, "peft_faithful or corrected");
 }
 
 }  // namespace loraft::optim

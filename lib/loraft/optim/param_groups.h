@@ -73,4 +73,7 @@ std::vector<ParamGroup> loraplus_param_groups(const std::vector<NamedParameter>&
 /// The name of a LoraPlusDecay mode ("peft_faithful" or "corrected"), for run records.
 const char* to_string(LoraPlusDecay mode);
 
+/// The LoraPlusDecay called `name`; ConfigError naming `where` otherwise.
+LoraPlusDecay parse_loraplus_decay(const std::string& name, const std::string& where);
+
 }  // namespace loraft::optim

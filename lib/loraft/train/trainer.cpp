@@ -8,12 +8,14 @@
 #include <set>
 
 #include "loraft/adapter/lora.h"
+#include "loraft/adapter/peft_io.h"
 #include "loraft/core/log.h"
 #include "loraft/core/progress.h"
 #include "loraft/core/threads.h"
 #include "loraft/core/version.h"
 #include "loraft/io/file.h"
 #include "loraft/io/safetensors.h"
+#include "loraft/model/checkpoint.h"
 #include "loraft/optim/clip.h"
 #include "loraft/train/checkpoint.h"
 #include "loraft/train/run_directory.h"
@@ -40,26 +42,6 @@ Method parse_method(const std::string& name) {
   throw ConfigError("unknown method \"" + name + "\"", "method", "full, lora or loraplus");
 }
 
-namespace {
-
-const char* padding_name(data::Padding p) {
-  return p == data::Padding::longest ? "longest" : "max_length";
-}
-
-data::Padding parse_padding(const std::string& name, const std::string& where) {
-  if (name == "longest") return data::Padding::longest;
-  if (name == "max_length") return data::Padding::max_length;
-  throw ConfigError("unknown padding \"" + name + "\"", where, "longest or max_length");
-}
-
-optim::LoraPlusDecay parse_decay(const std::string& name, const std::string& where) {
-  if (name == "peft_faithful") return optim::LoraPlusDecay::peft_faithful;
-  if (name == "corrected") return optim::LoraPlusDecay::corrected;
-  throw ConfigError("unknown LoRA+ decay mode \"" + name + "\"", where, "peft_faithful or corrected");
-}
-
-}  // namespace
-
 Json TrainConfig::to_json() const {
   Json lora_json{{"r", lora.r},
                  {"lora_alpha", lora.lora_alpha},
@@ -85,7 +67,7 @@ Json TrainConfig::to_json() const {
               {"warmup_steps", warmup_steps},
               {"max_grad_norm", max_grad_norm},
               {"seed", seed},
-              {"padding", padding_name(padding)},
+              {"padding", data::to_string(padding)},
               {"max_length", max_length},
               {"device", device},
               {"autocast", autocast}};
@@ -125,7 +107,7 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
   get("loraplus_ratio", c.loraplus_ratio);
   get("loraplus_lr_embedding", c.loraplus_lr_embedding);
   if (j.contains("loraplus_decay") && j["loraplus_decay"].is_string())
-    c.loraplus_decay = parse_decay(j["loraplus_decay"], where);
+    c.loraplus_decay = optim::parse_loraplus_decay(j["loraplus_decay"], where);
   get("learning_rate", c.learning_rate);
   get("weight_decay", c.weight_decay);
   get("epochs", c.epochs);
@@ -134,7 +116,7 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
   get("warmup_steps", c.warmup_steps);
   get("max_grad_norm", c.max_grad_norm);
   get("seed", c.seed);
-  if (j.contains("padding")) c.padding = parse_padding(j["padding"], where);
+  if (j.contains("padding")) c.padding = data::parse_padding(j["padding"], where);
   get("max_length", c.max_length);
   get("device", c.device);
   get("autocast", c.autocast);
@@ -304,6 +286,18 @@ Trainer::Trainer(model::DistilBertForSequenceClassification model, const data::T
   train_.validate("training rows");
   eval_.validate("evaluation rows");
   if (train_.size() == 0) throw ConfigError("no training rows", "Trainer", "at least one row");
+  const std::int64_t positions = model_->config.max_position_embeddings;
+  if (config_.max_length > positions)
+    throw ConfigError("max_length " + std::to_string(config_.max_length) +
+                          " exceeds the model's max_position_embeddings " + std::to_string(positions),
+                      "TrainConfig.max_length", "at most " + std::to_string(positions));
+  for (const data::TokenRows* rows : {&train_, &eval_})
+    for (std::int64_t i = 0; i < rows->size(); ++i)
+      if (rows->length(i) > config_.max_length)
+        throw ConfigError("row " + std::to_string(i) + " has " + std::to_string(rows->length(i)) +
+                              " tokens, more than max_length",
+                          rows == &train_ ? "training rows" : "evaluation rows",
+                          "rows tokenised with the run's max_length");
 }
 
 Json Trainer::run_config() const {
@@ -436,6 +430,15 @@ RunResult Trainer::run() {
   }
   if (config_.method == Method::loraplus)
     summary["loraplus_decay"] = optim::to_string(config_.loraplus_decay);
+  // The trained result in the formats users load elsewhere: a PEFT adapter folder, or a
+  // transformers checkpoint folder for full fine-tuning.
+  const fs::path final_dir = dir.path() / "final";
+  model_->to(torch::kCPU);
+  if (config_.method == Method::full)
+    model::save_pretrained(final_dir, model_);
+  else
+    adapter::save_adapter(final_dir, *model_, config_.lora);
+  summary["final_dir"] = "final";
   dir.write_summary(summary);
   return {dir.path(), summary, false};
 }

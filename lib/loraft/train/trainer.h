@@ -132,6 +132,8 @@ struct RunResult {
 };
 
 /// One fine-tuning run over tokenised rows, recorded in a run folder (see RunDirectory).
+/// When it finishes, `final/` in the run folder holds the result: a PEFT adapter folder
+/// (LoRA, LoRA+) or a transformers checkpoint folder (full fine-tuning).
 ///
 /// Resume is exact: the batches of every epoch are a pure function of the seed, and a
 /// checkpoint holds the trainable weights, the optimizer moments, the schedule position, the

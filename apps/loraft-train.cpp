@@ -1,0 +1,161 @@
+// loraft-train: one fine-tuning run (full, LoRA or LoRA+) from the command line or a JSON
+// config file, recorded in a run folder named by the hash of its resolved configuration.
+#include <iostream>
+
+#include "common/app.h"
+#include "loraft/core/hash.h"
+#include "loraft/core/threads.h"
+#include "loraft/data/source.h"
+#include "loraft/data/token_cache.h"
+#include "loraft/model/checkpoint.h"
+#include "loraft/text/bert_tokenizer.h"
+#include "loraft/train/trainer.h"
+
+namespace {
+
+using loraft::io::Json;
+namespace fs = std::filesystem;
+
+struct Flags {
+  explicit Flags(loraft::train::TrainConfig base)
+      : train(std::move(base)),
+        method(loraft::train::to_string(train.method)),
+        padding(loraft::data::to_string(train.padding)),
+        loraplus_decay(loraft::optim::to_string(train.loraplus_decay)) {}
+
+  loraft::train::TrainConfig train;
+  std::string method, padding, loraplus_decay;
+  std::string model, vocab, train_data, eval_data, config_file, cache_dir, runs_dir = "runs";
+  std::string text_column = "text", label_column = "label";
+  std::int64_t train_limit = 0, eval_limit = 0, checkpoint_every = 0, keep_checkpoints = 2;
+  std::int64_t num_labels = 0;
+  int threads = 0;
+  bool no_resume = false;
+
+  void declare(loraft::app::Options& o) {
+    o.required("model", model, "Hugging Face checkpoint folder (config.json + model.safetensors)");
+    o.required("train", train_data, "training data: imdb:<root>:train, ag_news:<file.csv>, csv:/tsv:/jsonl:<file>");
+    o.required("eval", eval_data, "evaluation data, same forms as --train");
+    o.optional("vocab", vocab, "vocab.txt (default: the model folder's vocab.txt)");
+    o.optional("config", config_file, "JSON file of training settings; flags given here override it");
+    o.optional("num-labels", num_labels, "classes (default: from the training data's label names)");
+    o.optional("train-limit", train_limit, "use a seeded random subset of this many training rows (0: all)");
+    o.optional("eval-limit", eval_limit, "use a seeded random subset of this many evaluation rows (0: all)");
+    o.optional("text-column", text_column, "csv/tsv/jsonl: column holding the text");
+    o.optional("label-column", label_column, "csv/tsv/jsonl: column holding the label");
+    o.optional("method", method, "full, lora or loraplus");
+    o.optional("lr", train.learning_rate, "peak learning rate");
+    o.optional("weight-decay", train.weight_decay, "AdamW decoupled weight decay (Trainer groups)");
+    o.optional("epochs", train.epochs, "passes over the training data");
+    o.optional("batch-size", train.batch_size, "training batch size");
+    o.optional("eval-batch-size", train.eval_batch_size, "evaluation batch size");
+    o.optional("warmup-steps", train.warmup_steps, "linear warm-up steps before the linear decay");
+    o.optional("max-grad-norm", train.max_grad_norm, "gradient clipping (0: off)");
+    o.optional("seed", train.seed, "seed of data order, dropout and LoRA init");
+    o.optional("r", train.lora.r, "LoRA rank");
+    o.optional("lora-alpha", train.lora.lora_alpha, "LoRA alpha (scaling alpha/r)");
+    o.optional("lora-dropout", train.lora.lora_dropout, "dropout on the LoRA input");
+    o.multiple("target-modules", train.lora.target_modules, "LoRA targets (default q_lin v_lin)");
+    o.optional("loraplus-ratio", train.loraplus_ratio, "LoRA+: lr(B) / lr(A)");
+    o.optional("loraplus-decay", loraplus_decay, "LoRA+ weight decay: peft_faithful (0, as PEFT) or corrected");
+    o.optional("padding", padding, "longest (per batch) or max_length");
+    o.optional("max-length", train.max_length, "tokens per text, [CLS] and [SEP] included");
+    o.optional("device", train.device, "cpu, cuda or cuda:N");
+    o.optional("autocast", train.autocast, "none, bf16 or fp16 (CUDA)");
+    o.optional("runs-dir", runs_dir, "folder of run records");
+    o.optional("cache-dir", cache_dir, "token cache folder (default .cache/loraft/tokens or $LORAFT_CACHE_DIR/tokens)");
+    o.optional("checkpoint-every", checkpoint_every, "optimizer steps between checkpoints (0: epoch ends)");
+    o.optional("keep-checkpoints", keep_checkpoints, "newest checkpoints kept");
+    o.optional("threads", threads, "CPU threads (0: all cores, or $LORAFT_NUM_THREADS)");
+    o.flag("no-resume", no_resume, "start over even if the run folder has a checkpoint");
+  }
+};
+
+loraft::data::Dataset read(const std::string& spec, const Flags& f, std::int64_t limit,
+                           const char* where) {
+  auto s = loraft::data::parse_dataset_spec(spec, where);
+  s.table.text_columns = {f.text_column};
+  s.table.label_column = f.label_column;
+  return loraft::data::subset(loraft::data::read_dataset(s), limit, f.train.seed);
+}
+
+Json dataset_identity(const loraft::data::Dataset& d) {
+  return Json{{"name", d.name}, {"source_sha256", d.source_sha256},
+              {"content_sha256", d.content_sha256()}, {"rows", d.size()}};
+}
+
+int train_main(Flags& f) {
+  loraft::configure_threads(f.threads);
+  f.train.method = loraft::train::parse_method(f.method);
+  f.train.padding = loraft::data::parse_padding(f.padding, "--padding");
+  f.train.loraplus_decay = loraft::optim::parse_loraplus_decay(f.loraplus_decay, "--loraplus-decay");
+  f.train.validate();
+
+  const fs::path model_dir(f.model);
+  const fs::path vocab = f.vocab.empty() ? model_dir / "vocab.txt" : fs::path(f.vocab);
+  auto tokenizer = loraft::text::BertTokenizer::from_file(vocab);
+  auto train_set = read(f.train_data, f, f.train_limit, "--train");
+  auto eval_set = read(f.eval_data, f, f.eval_limit, "--eval");
+
+  loraft::data::TokenCacheOptions cache;
+  if (!f.cache_dir.empty()) cache.folder = f.cache_dir;
+  cache.max_length = static_cast<int>(f.train.max_length);
+  auto train_rows = loraft::data::load_or_build(train_set, tokenizer, cache);
+  auto eval_rows = loraft::data::load_or_build(eval_set, tokenizer, cache);
+  std::cerr << "data: " << train_set.name << " " << train_rows.rows.size() << " rows ("
+            << (train_rows.hit ? "cached" : "tokenised") << "), " << eval_set.name << " "
+            << eval_rows.rows.size() << " rows\n";
+
+  loraft::model::LoadOptions load;
+  load.allow_missing_head = true;
+  load.seed = f.train.seed;
+  load.num_labels = f.num_labels > 0 ? f.num_labels
+                                     : static_cast<std::int64_t>(train_set.label_names.size());
+  loraft::model::LoadReport report;
+  auto model = loraft::model::load_sequence_classification(model_dir, load, &report);
+  if (!report.complete()) std::cerr << "model: " << report.summary() << "\n";
+
+  Json identity{{"model", {{"config_sha256", loraft::sha256_file(model_dir / "config.json")},
+                           {"weights_sha256", loraft::sha256_file(model_dir / "model.safetensors")},
+                           {"num_labels", model->config.num_labels()}}},
+                {"tokenizer", loraft::sha256_hex(tokenizer.fingerprint())},
+                {"train", dataset_identity(train_set)},
+                {"eval", dataset_identity(eval_set)}};
+  loraft::train::RunOptions run;
+  run.runs_dir = f.runs_dir;
+  run.checkpoint_every = f.checkpoint_every;
+  run.keep_checkpoints = f.keep_checkpoints;
+  run.resume = !f.no_resume;
+  loraft::train::Trainer trainer(model, train_rows.rows, eval_rows.rows, f.train, identity, run);
+  auto result = trainer.run();
+  const Json& last = result.summary["final"];
+  std::cout << Json{{"run_dir", result.run_dir.string()},
+                    {"reused", result.reused},
+                    {"eval_loss", last.value("eval_loss", 0.0)},
+                    {"eval_accuracy", last.value("eval_accuracy", 0.0)},
+                    {"train_time_s", result.summary["train_time_s"]},
+                    {"trainable_parameters", result.summary["trainable_parameters"]}}
+                   .dump()
+            << "\n";
+  std::cerr << "run record: " << result.run_dir.string() << (result.reused ? " (finished earlier, reused)" : "")
+            << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return loraft::app::guard("loraft-train", [&] {
+    loraft::train::TrainConfig base;
+    const std::string config = loraft::app::find_flag(argc, argv, "config");
+    if (!config.empty()) base = loraft::train::TrainConfig::from_json(loraft::io::read_json(config), config);
+    Flags flags(base);
+    loraft::app::Options options;
+    flags.declare(options);
+    if (!loraft::app::parse(argc, argv, "loraft-train",
+                            "Fine-tunes a DistilBERT checkpoint (full, LoRA or LoRA+) and records the run.",
+                            options))
+      return 0;
+    return train_main(flags);
+  });
+}

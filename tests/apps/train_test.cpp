@@ -1,0 +1,95 @@
+// loraft-train end to end: the tiny fixture model on a few hundred real AG News rows, one
+// epoch, for each method; the run record, the PEFT adapter or checkpoint it leaves, reuse of
+// a finished run, and errors as one line with exit status 2.
+#include <gtest/gtest.h>
+
+#include "loraft/io/json.h"
+#include "loraft/io/safetensors.h"
+#include "support/test_support.h"
+
+namespace loraft {
+namespace {
+
+using io::Json;
+namespace fs = std::filesystem;
+
+testing::ProcessResult train(const testing::ScratchDir& dir, const std::string& method,
+                             std::vector<std::string> extra = {}) {
+  std::vector<std::string> argv{
+      testing::program("loraft-train").string(),
+      "--model", testing::fixture("distilbert-tiny").string(),
+      "--train", "ag_news:" + testing::data_file("samples/ag_news/train.csv").string(),
+      "--eval", "ag_news:" + testing::data_file("samples/ag_news/test.csv").string(),
+      "--train-limit", "256", "--eval-limit", "128", "--epochs", "1", "--max-length", "64",
+      "--lr", "1e-3", "--r", "4", "--lora-alpha", "16", "--method", method,
+      "--runs-dir", (dir / "runs").string(), "--cache-dir", (dir / "cache").string()};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return testing::run_process(argv);
+}
+
+TEST(LoraftTrain, EveryMethodEndToEnd) {
+  testing::ScratchDir dir;
+  for (const std::string method : {"full", "lora", "loraplus"}) {
+    SCOPED_TRACE(method);
+    auto r = train(dir, method);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    Json out = Json::parse(r.out);
+    EXPECT_FALSE(out["reused"].get<bool>());
+    const fs::path run = out["run_dir"].get<std::string>();
+    Json summary = io::read_json(run / "summary.json");
+    EXPECT_EQ(summary["method"], method);
+    EXPECT_EQ(summary["steps"], 16);  // 256 rows / batch 16
+    EXPECT_EQ(summary["final"]["eval_examples"], 128);
+    EXPECT_GT(summary["final"]["eval_accuracy"].get<double>(), 0.0);
+    Json config = io::read_json(run / "config.json");
+    EXPECT_EQ(config["train"]["method"], method);
+    EXPECT_EQ(config["identity"]["train"]["rows"], 256);
+    if (method == "full") {
+      EXPECT_TRUE(fs::exists(run / "final" / "model.safetensors"));
+      EXPECT_EQ(summary["trainable_parameters"], summary["total_parameters"]);
+    } else {
+      Json adapter = io::read_json(run / "final" / "adapter_config.json");
+      EXPECT_EQ(adapter["r"], 4);
+      EXPECT_EQ(adapter["peft_type"], "LORA");
+      io::SafetensorsFile weights(run / "final" / "adapter_model.safetensors");
+      EXPECT_TRUE(weights.contains(
+          "base_model.model.distilbert.transformer.layer.0.attention.q_lin.lora_B.weight"));
+      EXPECT_TRUE(weights.contains("base_model.model.pre_classifier.weight"));
+      EXPECT_EQ(summary["peft_trainable_parameters"], 2212);
+    }
+    if (method == "loraplus") {
+      EXPECT_EQ(summary["loraplus_decay"], "peft_faithful");
+    }
+  }
+}
+
+TEST(LoraftTrain, FinishedRunIsReusedAndConfigFileIsOverriddenByFlags) {
+  testing::ScratchDir dir;
+  auto first = train(dir, "lora");
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+  auto again = train(dir, "lora");
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_TRUE(Json::parse(again.out)["reused"].get<bool>());
+  EXPECT_EQ(Json::parse(again.out)["run_dir"], Json::parse(first.out)["run_dir"]);
+  // A config file with another seed, but --seed on the command line wins: same run again.
+  testing::write_text(dir / "cfg.json", R"({"seed": 7, "epochs": 1})");
+  auto with_file = train(dir, "lora", {"--config", (dir / "cfg.json").string(), "--seed", "42"});
+  ASSERT_EQ(with_file.exit_code, 0) << with_file.err;
+  EXPECT_EQ(Json::parse(with_file.out)["run_dir"], Json::parse(first.out)["run_dir"]);
+}
+
+TEST(LoraftTrain, BadInputIsOneLineAndStatusTwo) {
+  testing::ScratchDir dir;
+  auto r = train(dir, "adapters");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("loraft-train: error:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("full, lora or loraplus"), std::string::npos) << r.err;
+  auto missing = testing::run_process({testing::program("loraft-train").string(), "--model", "x"});
+  EXPECT_EQ(missing.exit_code, 2);
+  auto help = testing::run_process({testing::program("loraft-train").string(), "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--loraplus-ratio"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace loraft
