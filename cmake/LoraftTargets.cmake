@@ -118,10 +118,14 @@ function(loraft_test area)
   loraft_program(test_${area})
   add_test(NAME ${area} COMMAND test_${area} --gtest_filter=-*Slow*:*/*Slow*
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-  set_tests_properties(${area} PROPERTIES LABELS ${area})
+  # CTest runs programs in parallel (`ctest -j`): one LibTorch thread each keeps OpenMP
+  # from oversubscribing the cores, which costs far more than it gains on small tests.
+  set_tests_properties(${area} PROPERTIES LABELS ${area}
+                       ENVIRONMENT "LORAFT_NUM_THREADS=1;OMP_NUM_THREADS=1")
   add_test(NAME ${area}_slow COMMAND test_${area} --gtest_filter=*Slow*
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
-  set_tests_properties(${area}_slow PROPERTIES LABELS "${area};slow")
+  set_tests_properties(${area}_slow PROPERTIES LABELS "${area};slow"
+                       ENVIRONMENT "LORAFT_NUM_THREADS=1;OMP_NUM_THREADS=1")
 endfunction()
 
 # loraft_app(<name> COMPONENTS <component>...): apps/<name>.cpp becomes the program <name>.
