@@ -3,6 +3,10 @@
 #include <cstdint>
 #include <limits>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "loraft/core/error.h"
 #include "loraft/text/unicode.h"
 #include "loraft/text/utf8.h"
@@ -22,6 +26,9 @@ enum AsciiClass : std::uint8_t {
 struct AsciiTables {
   std::uint8_t cls[128];
   char lower[128];
+  // The SIMD scan of split() assumes that the word characters are exactly [0-9A-Za-z] and
+  // that lower-casing them is `| 0x20` on letters; checked here rather than assumed.
+  bool word_is_alnum = true;
   AsciiTables() {
     for (std::uint32_t c = 0; c < 128; ++c) {
       // _clean_text tests deletion before whitespace, hence \v, \f and U+001C..U+001F,
@@ -37,10 +44,50 @@ struct AsciiTables {
       std::uint32_t l[2];
       python_lower(c, l);  // one code point for all of ASCII
       lower[c] = static_cast<char>(l[0]);
+      const bool alpha = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+      const bool alnum = alpha || (c >= '0' && c <= '9');
+      if ((cls[c] == kWord) != alnum || lower[c] != static_cast<char>(alpha ? (c | 0x20) : c))
+        word_is_alnum = false;
     }
   }
 };
 const AsciiTables kAscii;
+
+// Copies the run of ASCII letters and digits that starts at p[i] to `w` (lower-cased when
+// `lower`), advancing i; returns the bytes written. `w` must have room for the run plus 16.
+// Most runs are words of a few letters: classifying 16 bytes at once replaces a
+// hard-to-predict loop exit per byte with one count of trailing ones.
+inline std::size_t copy_word_run(const unsigned char* p, std::size_t n, std::size_t& i, char* w,
+                                 bool lower) {
+  std::size_t k = 0;
+#if defined(__SSE2__)
+  if (kAscii.word_is_alnum) {
+    const __m128i a_minus_1 = _mm_set1_epi8('a' - 1), z_plus_1 = _mm_set1_epi8('z' + 1);
+    const __m128i d0_minus_1 = _mm_set1_epi8('0' - 1), d9_plus_1 = _mm_set1_epi8('9' + 1);
+    const __m128i case_bit = _mm_set1_epi8(0x20);
+    while (i + 16 <= n) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      // Bytes >= 0x80 are negative as signed chars, so they fall outside both ranges.
+      const __m128i folded = _mm_or_si128(v, case_bit);
+      const __m128i alpha = _mm_and_si128(_mm_cmpgt_epi8(folded, a_minus_1), _mm_cmplt_epi8(folded, z_plus_1));
+      const __m128i digit = _mm_and_si128(_mm_cmpgt_epi8(v, d0_minus_1), _mm_cmplt_epi8(v, d9_plus_1));
+      const unsigned word = static_cast<unsigned>(_mm_movemask_epi8(_mm_or_si128(alpha, digit)));
+      const __m128i out = lower ? _mm_or_si128(v, _mm_and_si128(alpha, case_bit)) : v;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(w + k), out);
+      const auto run = static_cast<std::size_t>(__builtin_ctz(~word));  // ~word has bit 16+ set
+      k += run;
+      i += run;
+      if (run < 16) return k;
+    }
+  }
+#endif
+  if (lower) {
+    while (i < n && p[i] < 0x80 && kAscii.cls[p[i]] == kWord) w[k++] = kAscii.lower[p[i++]];
+  } else {
+    while (i < n && p[i] < 0x80 && kAscii.cls[p[i]] == kWord) w[k++] = static_cast<char>(p[i++]);
+  }
+  return k;
+}
 
 // True when Python's lower() leaves every character of `s` unchanged.
 bool is_lower_stable(std::string_view s) {
@@ -113,7 +160,11 @@ void BasicTokenizer::split(std::string_view text, WordList& out) const {
   bool ascii = true;              // it is all ASCII, where NFC and NFD are identities
 
   auto end_word = [&] {
-    finish_word(out, start, ascii, scratch);
+    if (ascii && split_punctuation_early_) {  // the common case, without a call
+      if (out.size_ > start) out.end_word();
+    } else {
+      finish_word(out, start, ascii, scratch);
+    }
     start = out.size_;
     ascii = true;
   };
@@ -175,20 +226,7 @@ void BasicTokenizer::split(std::string_view text, WordList& out) const {
       const std::uint8_t cls = kAscii.cls[c];
       if (cls == kWord) {
         // ASCII fast path: a run of letters and digits, lower-cased as it is copied.
-        char* w = out.room(n - i);
-        std::size_t k = 0;
-        if (lower_) {
-          do {
-            w[k++] = kAscii.lower[p[i]];
-            ++i;
-          } while (i < n && p[i] < 0x80 && kAscii.cls[p[i]] == kWord);
-        } else {
-          do {
-            w[k++] = static_cast<char>(p[i]);
-            ++i;
-          } while (i < n && p[i] < 0x80 && kAscii.cls[p[i]] == kWord);
-        }
-        out.size_ += k;
+        out.size_ += copy_word_run(p, n, i, out.room(n - i + 16), lower_);
         continue;
       }
       if (cls == kPunctuation)

@@ -71,6 +71,11 @@ BertTokenizer::BertTokenizer(std::shared_ptr<const Vocab> vocab, BertTokenizerOp
     specials_.push_back({s, vocab_->id(s)});
     special_first_byte_[static_cast<unsigned char>(s[0])] = true;
   }
+  for (const Special& s : specials_) {
+    const int b = static_cast<unsigned char>(s.text[0]);
+    single_first_byte_ = (&s == &specials_.front() || single_first_byte_ == b) ? b : -2;
+  }
+  if (single_first_byte_ < 0) single_first_byte_ = -1;
   special_.cls = vocab_->id(options_.cls_token);
   special_.sep = vocab_->id(options_.sep_token);
   special_.pad = vocab_->id(options_.pad_token);
@@ -95,7 +100,13 @@ void BertTokenizer::append_token_ids(std::string_view text, std::vector<std::int
   const std::size_t n = text.size();
   std::size_t segment_start = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    if (!special_first_byte_[static_cast<unsigned char>(text[i])]) continue;
+    if (single_first_byte_ >= 0) {  // BERT's tokens all start with '[': memchr to the next
+      const void* hit = std::memchr(text.data() + i, single_first_byte_, n - i);
+      if (!hit) break;
+      i = static_cast<std::size_t>(static_cast<const char*>(hit) - text.data());
+    } else if (!special_first_byte_[static_cast<unsigned char>(text[i])]) {
+      continue;
+    }
     const Special* match = nullptr;
     for (const Special& s : specials_) {
       if (s.text.size() <= n - i && std::memcmp(text.data() + i, s.text.data(), s.text.size()) == 0 &&

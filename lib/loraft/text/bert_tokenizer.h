@@ -109,6 +109,7 @@ class BertTokenizer {
   BertTokenizerOptions options_;
   std::vector<Special> specials_;  // HF's all_special_tokens order: UNK SEP PAD CLS MASK
   bool special_first_byte_[256] = {};
+  int single_first_byte_ = -1;  // the first byte all special tokens share ('['), or -1
   BasicTokenizer basic_;
   WordpieceTokenizer wordpiece_;
   SpecialIds special_;

@@ -39,33 +39,35 @@ void WordpieceTokenizer::append_ids(std::string_view word, std::vector<std::int3
 }
 
 void WordpieceTokenizer::append_ids(const WordList& words, std::vector<std::int32_t>& ids) const {
-  // Three passes over blocks of words: hash and prefetch the slots, prefetch the records,
-  // then look up. The lookups are the same as append_ids(word); only their memory traffic
-  // is issued early, so that the cache misses of different words overlap.
-  constexpr std::size_t kBlock = 32;
+  // A software pipeline over the words: word i + 2D is hashed and its slot prefetched,
+  // word i + D has its record prefetched (its slot has arrived by then), and word i is
+  // looked up. The lookups are exactly append_ids(word)'s; only their memory traffic is
+  // issued early, so that the cache misses of different words overlap.
+  constexpr std::size_t kDistance = 8;
+  constexpr std::size_t kRing = 32;  // > 2 * kDistance, a power of two
   const TokenMap& map = vocab_->map();
   const std::size_t max_chars = static_cast<std::size_t>(max_chars_);
-  std::uint64_t hashes[kBlock];
-  for (std::size_t base = 0; base < words.size(); base += kBlock) {
-    const std::size_t n = std::min(kBlock, words.size() - base);
-    for (std::size_t k = 0; k < n; ++k) {
-      hashes[k] = TokenMap::hash(words[base + k]);
-      map.prefetch_slot(hashes[k]);
+  const std::size_t n = words.size();
+  std::uint64_t hashes[kRing];
+  for (std::size_t i = 0; i < n + 2 * kDistance; ++i) {
+    if (i < n) {
+      hashes[i % kRing] = TokenMap::hash(words[i]);
+      map.prefetch_slot(hashes[i % kRing]);
     }
-    for (std::size_t k = 0; k < n; ++k) map.prefetch_record(hashes[k]);
-    for (std::size_t k = 0; k < n; ++k) {
-      const std::string_view word = words[base + k];
-      if (word.empty()) continue;
-      if (word.size() > max_chars && count_code_points(word) > max_chars) {
-        ids.push_back(unk_id_);
-        continue;
-      }
-      const std::int32_t id = map.find(word, hashes[k]);
-      if (id >= 0)
-        ids.push_back(id);
-      else
-        split_word(word, ids);
+    if (i >= kDistance && i - kDistance < n) map.prefetch_record(hashes[(i - kDistance) % kRing]);
+    if (i < 2 * kDistance || i - 2 * kDistance >= n) continue;
+    const std::size_t w = i - 2 * kDistance;
+    const std::string_view word = words[w];
+    if (word.empty()) continue;
+    if (word.size() > max_chars && count_code_points(word) > max_chars) {
+      ids.push_back(unk_id_);
+      continue;
     }
+    const std::int32_t id = map.find(word, hashes[w % kRing]);
+    if (id >= 0)
+      ids.push_back(id);
+    else
+      split_word(word, ids);
   }
 }
 
