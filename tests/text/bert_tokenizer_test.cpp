@@ -103,6 +103,31 @@ TEST(BertTokenizer, PairsTruncateLongestFirst) {
   EXPECT_EQ(e.token_type_ids, (Ids{0, 0, 0, 1}));
 }
 
+TEST(Encoding, LongestFirstEqualsRemovingOneTokenAtATime) {
+  // Older transformers (and the original BERT) removed one token at a time from the longer
+  // sequence, from the second one on ties; HF 4.46's closed form must give the same cut.
+  const SpecialIds special{101, 102, 0};
+  for (std::size_t la = 0; la <= 12; ++la) {
+    for (std::size_t lb = 0; lb <= 12; ++lb) {
+      Ids a, b;
+      for (std::size_t i = 0; i < la; ++i) a.push_back(static_cast<std::int32_t>(1000 + i));
+      for (std::size_t i = 0; i < lb; ++i) b.push_back(static_cast<std::int32_t>(2000 + i));
+      for (int max_length = 3; max_length <= 30; ++max_length) {
+        std::size_t ka = la, kb = lb;
+        while (ka + kb + 3 > static_cast<std::size_t>(max_length)) (ka > kb ? ka : kb) -= 1;
+        Ids expected{101};
+        expected.insert(expected.end(), a.begin(), a.begin() + static_cast<std::ptrdiff_t>(ka));
+        expected.push_back(102);
+        expected.insert(expected.end(), b.begin(), b.begin() + static_cast<std::ptrdiff_t>(kb));
+        expected.push_back(102);
+        const Encoding e = build_encoding(a, &b, special, max_length, true, Padding::none);
+        ASSERT_EQ(e.input_ids, expected) << la << " + " << lb << ", max_length " << max_length;
+        ASSERT_EQ(e.num_wordpieces, la + lb);
+      }
+    }
+  }
+}
+
 TEST(BertTokenizer, InvalidUtf8IsAFormatErrorWithTheByteOffset) {
   const auto t = small();
   try {

@@ -48,8 +48,12 @@ struct SpecialIds {
 ///   then alternately, the second sequence first: HF's closed form of that loop.
 ///
 /// Throws ConfigError when max_length is not positive and truncation or padding needs it.
-/// @param first  the pieces of the first text
-/// @param second the pieces of the second text, or nullptr for a single text
+/// @param first      the pieces of the first text
+/// @param second     the pieces of the second text, or nullptr for a single text
+/// @param special    the ids of [CLS], [SEP] and [PAD]
+/// @param max_length tokens per row, special tokens included
+/// @param truncation whether to truncate to max_length (`truncation=True`)
+/// @param padding    whether to pad to max_length
 Encoding build_encoding(const std::vector<std::int32_t>& first,
                         const std::vector<std::int32_t>* second, const SpecialIds& special,
                         int max_length, bool truncation, Padding padding);
