@@ -153,3 +153,56 @@ TEST(Hdf5, Fletcher32CatchesAFlippedByte) {
   h5::Handle g = h5::open_file(dir / "b.h5");
   EXPECT_NE(h5::read_int32_array(g, "v"), v);
 }
+
+TEST(Hdf5, SealVouchesForEveryByte) {
+  ScratchDir dir;
+  const auto path = dir / "s.h5";
+  std::vector<std::int32_t> v(5000, 3);
+  {
+    h5::FileOptions o;
+    o.user_block = h5::kSealBytes;
+    h5::Handle f = h5::create_file(path, o);
+    h5::write_array(f, "v", v.data(), v.size());
+    h5::write_attribute(f, "note", std::string("sealed"));
+  }
+  h5::seal_file(path);
+  EXPECT_NO_THROW(h5::check_seal(path));
+  {
+    h5::Handle f = h5::open_file(path);  // the user block does not disturb HDF5
+    EXPECT_EQ(h5::read_int32_array(f, "v"), v);
+    EXPECT_EQ(h5::read_string_attribute(f, "note"), "sealed");
+  }
+  const std::string good = loraft::io::read_file(path);
+  auto problem = [&](const std::string& bytes) {
+    write_text(path, bytes);
+    try {
+      h5::check_seal(path);
+    } catch (const FormatError& e) {
+      EXPECT_EQ(e.where(), path.string());
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  // Any flipped byte, in the record, its padding, HDF5 metadata or data, is caught.
+  for (std::size_t at = 0; at < good.size(); at += 61) {
+    std::string bad = good;
+    bad[at] = static_cast<char>(bad[at] ^ 0x40);
+    EXPECT_NE(problem(bad), "accepted") << "byte " << at;
+  }
+  EXPECT_NE(problem(good.substr(0, good.size() - 1)).find("truncated or extended"), std::string::npos);
+  EXPECT_NE(problem(good + "x").find("truncated or extended"), std::string::npos);
+  std::string flipped = good;
+  flipped[good.size() / 2] = static_cast<char>(flipped[good.size() / 2] ^ 1);
+  EXPECT_NE(problem(flipped).find("checksum mismatch"), std::string::npos);
+  EXPECT_NE(problem(good.substr(0, 100)).find("not a sealed file"), std::string::npos);
+  EXPECT_EQ(problem(good), "accepted");
+
+  // A file without a user block cannot be sealed, and is not sealed.
+  {
+    h5::Handle f = h5::create_file(dir / "plain.h5");
+    h5::write_array(f, "v", v.data(), v.size());
+  }
+  EXPECT_THROW(h5::seal_file(dir / "plain.h5"), FormatError);
+  EXPECT_THROW(h5::check_seal(dir / "plain.h5"), FormatError);
+  EXPECT_THROW(h5::check_seal(dir / "absent.h5"), IoError);
+}

@@ -165,6 +165,8 @@ TokenRows encode_dataset(const Dataset& dataset, const TextEncoder& encoder, int
 
 TokenCacheFile read_token_cache(const fs::path& path) {
   const std::string where = path.string();
+  // Every byte is vouched for before HDF5 parses any: damage never reaches HDF5's parser.
+  h5::check_seal(path);
   h5::Handle f = h5::open_file(path);
   if (!h5::has_attribute(f, "format") || h5::read_string_attribute(f, "format") != kFormatTag)
     throw FormatError("not a loraft token cache", where, std::string("format attribute '") + kFormatTag + "'");
@@ -212,7 +214,9 @@ void write_token_cache(const fs::path& path, const TokenCacheFile& file, int def
   }
   io::TemporaryFile tmp(path);
   {
-    h5::Handle f = h5::create_file(tmp.path());
+    h5::FileOptions fo;
+    fo.user_block = h5::kSealBytes;
+    h5::Handle f = h5::create_file(tmp.path(), fo);
     h5::ArrayOptions a;
     a.deflate_level = deflate_level;
     const TokenRows& stored = file.rows;
@@ -232,6 +236,7 @@ void write_token_cache(const fs::path& path, const TokenCacheFile& file, int def
     h5::write_attribute(f, "created_by", std::string("loraft ") + version());
     f.close();  // flushes; a failure here (disk full) throws before the rename
   }
+  h5::seal_file(tmp.path());
   tmp.commit();
 }
 

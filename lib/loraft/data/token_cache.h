@@ -13,8 +13,11 @@
 ///   files), `tokenizer` (the fingerprint), `max_length`, `truncation`, `rows`, `tokens`,
 ///   `content_sha256` (SHA-256 of the three arrays, so that damage the filter cannot see,
 ///   or a file that lies about its contents, is caught too) and `created_by`.
-/// The file is written under a temporary name and renamed into place, so a crash never
-/// leaves a half-written file under the final name. In h5py:
+/// The file starts with a 512-byte HDF5 user block holding the size and SHA-256 of the
+/// rest (io::hdf5::seal_file()), checked before HDF5 opens the file, so that no damaged
+/// byte ever reaches HDF5's parser. It is written under a temporary name and renamed into
+/// place, so a crash never leaves a half-written file under the final name. HDF5 tools
+/// (h5py, h5dump) read it like any other file. In h5py:
 /// `ids = f["input_ids"][f["offsets"][i]:f["offsets"][i+1]]`.
 
 #include <cstdint>
@@ -127,14 +130,14 @@ struct TokenCacheFile {
   std::string content_sha256;      ///< `content_sha256`
 };
 
-/// Reads and checks a cache file: HDF5 structure and Fletcher-32 checksums, the `format`
+/// Reads and checks a cache file: its seal, HDF5 structure and Fletcher-32 checksums, the `format`
 /// tag and version, attribute presence and types, offsets consistent with ids and labels,
 /// and content_sha256 against the arrays. FormatError (or IoError) on any failure; the
 /// caller compares key and rows with what it expects.
 TokenCacheFile read_token_cache(const std::filesystem::path& path);
 
-/// Writes `file` (content_sha256 is computed here) to `path` through a temporary file and
-/// a rename.
+/// Writes `file` (content_sha256 is computed here) to `path` through a temporary file,
+/// sealed, and a rename.
 void write_token_cache(const std::filesystem::path& path, const TokenCacheFile& file,
                        int deflate_level = 0);
 

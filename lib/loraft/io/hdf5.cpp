@@ -1,11 +1,13 @@
 #include "loraft/io/hdf5.h"
 
 #include <algorithm>
+#include <fstream>
 #include <new>
 #include <stdexcept>
 #include <system_error>
 
 #include "loraft/core/error.h"
+#include "loraft/core/hash.h"
 
 namespace loraft::io::hdf5 {
 namespace fs = std::filesystem;
@@ -74,6 +76,8 @@ void write_array_impl(const Handle& location, const std::string& name, const T* 
   if (!space) fail_io("cannot create a dataspace", where);
   Handle dcpl(H5Pcreate(H5P_DATASET_CREATE), H5Pclose);
   if (!dcpl) fail_io("cannot create a dataset property list", where);
+  // No creation/modification times: the same content gives the same bytes.
+  if (H5Pset_obj_track_times(dcpl.id(), false) < 0) fail_io("cannot turn time tracking off", where);
   if (size > 0) {
     const hsize_t chunk[1] = {static_cast<hsize_t>(
         std::min<std::size_t>(size, std::max<std::size_t>(1, options.chunk_elements)))};
@@ -228,12 +232,107 @@ std::string error_stack_message() {
   return out;
 }
 
-Handle create_file(const fs::path& path) {
+Handle create_file(const fs::path& path, const FileOptions& options) {
   ErrorSilencer quiet;
   Handle fapl = file_access_list();
-  Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, fapl.id()), H5Fclose);
+  Handle fcpl(H5Pcreate(H5P_FILE_CREATE), H5Pclose);
+  if (!fcpl) fail_io("cannot create an HDF5 file creation property list", path.string());
+  // The root group without times too (see write_array): reproducible files.
+  if (H5Pset_obj_track_times(fcpl.id(), false) < 0)
+    fail_io("cannot turn time tracking off", path.string());
+  if (options.user_block > 0 &&
+      H5Pset_userblock(fcpl.id(), static_cast<hsize_t>(options.user_block)) < 0)
+    fail_io("invalid user block size " + std::to_string(options.user_block), path.string());
+  Handle file(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, fcpl.id(), fapl.id()), H5Fclose);
   if (!file) fail_io("cannot create the HDF5 file", path.string());
   return file;
+}
+
+namespace {
+
+constexpr const char* kSealMagic = "loraft sealed hdf5 1\n";
+
+// SHA-256 of the bytes of `in` from kSealBytes to the end, and how many there were.
+std::string hash_after_seal(std::istream& in, std::uint64_t& count, const std::string& where) {
+  in.seekg(static_cast<std::streamoff>(kSealBytes));
+  Sha256 sha;
+  std::vector<char> buf(1 << 20);
+  count = 0;
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    const auto got = static_cast<std::size_t>(in.gcount());
+    sha.update(buf.data(), got);
+    count += got;
+  }
+  if (in.bad()) throw IoError("read error", where);
+  return sha.hex();
+}
+
+}  // namespace
+
+void seal_file(const fs::path& path) {
+  const std::string where = path.string();
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  if (!f) throw IoError("cannot open the file to seal it", where, "a writable file");
+  {
+    // HDF5 puts its superblock right after the user block: its signature must be there.
+    char sig[8] = {};
+    f.seekg(static_cast<std::streamoff>(kSealBytes));
+    f.read(sig, sizeof sig);
+    if (!f || std::string(sig, sizeof sig) != "\x89HDF\r\n\x1a\n")
+      throw FormatError("no HDF5 superblock after a " + std::to_string(kSealBytes) + "-byte user block",
+                        where, "a file made with FileOptions::user_block = kSealBytes");
+  }
+  f.clear();
+  std::uint64_t count = 0;
+  const std::string sha = hash_after_seal(f, count, where);
+  std::string record = std::string(kSealMagic) + "sha256 " + sha + "\nbytes " +
+                       std::to_string(count) + "\n";
+  record.resize(kSealBytes, '\0');
+  f.clear();
+  f.seekp(0);
+  f.write(record.data(), static_cast<std::streamsize>(record.size()));
+  f.flush();
+  if (!f) throw IoError("cannot write the seal", where);
+}
+
+void check_seal(const fs::path& path) {
+  const std::string where = path.string();
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    std::error_code ec;
+    if (!fs::exists(path, ec)) throw IoError("file not found", where, "an existing file");
+    throw IoError("cannot open the file", where, "a readable file");
+  }
+  std::string record(kSealBytes, '\0');
+  f.read(record.data(), static_cast<std::streamsize>(record.size()));
+  const std::string magic = kSealMagic;
+  if (!f || record.compare(0, magic.size(), magic) != 0)
+    throw FormatError("not a sealed file", where, "a file written and sealed by loraft");
+  // The record must be exactly what seal_file() writes, padding included, so that a
+  // changed byte anywhere in the user block is caught as well.
+  const std::size_t sha_at = magic.size() + 7;
+  const auto bytes_at = record.find("\nbytes ", sha_at);
+  std::int64_t expected_bytes = -1;
+  if (record.compare(magic.size(), 7, "sha256 ") == 0 && bytes_at == sha_at + 64) {
+    const std::string digits = record.substr(bytes_at + 7, record.find('\n', bytes_at + 7) - (bytes_at + 7));
+    if (!digits.empty() && digits.size() < 19 &&
+        digits.find_first_not_of("0123456789") == std::string::npos)
+      expected_bytes = std::stoll(digits);
+  }
+  const std::string sha = record.substr(sha_at, 64);
+  std::string rebuilt = magic + "sha256 " + sha + "\nbytes " + std::to_string(expected_bytes) + "\n";
+  rebuilt.resize(kSealBytes, '\0');
+  if (expected_bytes < 0 || rebuilt != record)
+    throw FormatError("damaged seal record", where, "the record seal_file() writes");
+  f.clear();
+  std::uint64_t count = 0;
+  const std::string got = hash_after_seal(f, count, where);
+  if (static_cast<std::int64_t>(count) != expected_bytes)
+    throw FormatError("truncated or extended: " + std::to_string(count + kSealBytes) +
+                          " bytes instead of " + std::to_string(expected_bytes + static_cast<std::int64_t>(kSealBytes)),
+                      where, "the sealed size");
+  if (got != sha) throw FormatError("checksum mismatch: the file was changed or damaged", where, "sha256 " + sha);
 }
 
 Handle open_file(const fs::path& path) {

@@ -71,13 +71,37 @@ class ErrorSilencer {
 /// (empty when the stack is empty). Clears the stack.
 std::string error_stack_message();
 
+/// Options of create_file().
+struct FileOptions {
+  /// Bytes reserved at the start of the file for the application, which HDF5 skips: 0, or
+  /// a power of two of at least 512. seal_file() needs kSealBytes.
+  std::size_t user_block = 0;
+};
+
 /// Creates (or truncates) an HDF5 file for writing. The file uses the HDF5 1.10 object
 /// formats, in which every piece of metadata (superblock, object headers, chunk indices)
 /// carries a checksum, so damage to the structure is detected on open or read rather than
 /// followed blindly. HDF5 file locking is off: loraft writes to a temporary name and
 /// renames, so nobody reads a file while it is written, and locking fails on some
 /// network file systems. Throws IoError.
-Handle create_file(const std::filesystem::path& path);
+Handle create_file(const std::filesystem::path& path, const FileOptions& options = {});
+
+/// The user block size seal_file() writes its record into.
+inline constexpr std::size_t kSealBytes = 512;
+
+/// Seals a closed HDF5 file created with `user_block = kSealBytes`: writes the size and the
+/// SHA-256 of every byte after the user block into the user block, so that check_seal()
+/// can vouch for the whole file before HDF5 parses any of it. HDF5's own checksums catch
+/// damage too, but only while parsing, and some of HDF5 1.10's error paths for damaged
+/// metadata keep internal state alive until exit ("HDF5: infinite loop closing library").
+/// Throws IoError when the file cannot be read or written, FormatError when it has no
+/// user block of that size.
+void seal_file(const std::filesystem::path& path);
+
+/// Checks a sealed file: FormatError `not a sealed file`, `truncated or extended` (size
+/// differs from the sealed size) or `checksum mismatch` (some byte changed) naming the
+/// path; IoError when it cannot be read.
+void check_seal(const std::filesystem::path& path);
 
 /// Opens an existing HDF5 file read-only. Throws IoError when it does not exist and
 /// FormatError when it is not a readable HDF5 file (truncated, damaged, another format).
