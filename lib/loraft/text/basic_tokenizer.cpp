@@ -51,17 +51,22 @@ struct AsciiTables {
     }
   }
 };
-const AsciiTables kAscii;
+// A function-local static, so that a tokenizer used during another file's static
+// initialisation still sees built tables.
+const AsciiTables& ascii_tables() {
+  static const AsciiTables tables;
+  return tables;
+}
 
 // Copies the run of ASCII letters and digits that starts at p[i] to `w` (lower-cased when
 // `lower`), advancing i; returns the bytes written. `w` must have room for the run plus 16.
 // Most runs are words of a few letters: classifying 16 bytes at once replaces a
 // hard-to-predict loop exit per byte with one count of trailing ones.
-inline std::size_t copy_word_run(const unsigned char* p, std::size_t n, std::size_t& i, char* w,
-                                 bool lower) {
+inline std::size_t copy_word_run(const AsciiTables& tables, const unsigned char* p, std::size_t n,
+                                 std::size_t& i, char* w, bool lower) {
   std::size_t k = 0;
 #if defined(__SSE2__)
-  if (kAscii.word_is_alnum) {
+  if (tables.word_is_alnum) {
     const __m128i a_minus_1 = _mm_set1_epi8('a' - 1), z_plus_1 = _mm_set1_epi8('z' + 1);
     const __m128i d0_minus_1 = _mm_set1_epi8('0' - 1), d9_plus_1 = _mm_set1_epi8('9' + 1);
     const __m128i case_bit = _mm_set1_epi8(0x20);
@@ -82,9 +87,9 @@ inline std::size_t copy_word_run(const unsigned char* p, std::size_t n, std::siz
   }
 #endif
   if (lower) {
-    while (i < n && p[i] < 0x80 && kAscii.cls[p[i]] == kWord) w[k++] = kAscii.lower[p[i++]];
+    while (i < n && p[i] < 0x80 && tables.cls[p[i]] == kWord) w[k++] = tables.lower[p[i++]];
   } else {
-    while (i < n && p[i] < 0x80 && kAscii.cls[p[i]] == kWord) w[k++] = static_cast<char>(p[i++]);
+    while (i < n && p[i] < 0x80 && tables.cls[p[i]] == kWord) w[k++] = static_cast<char>(p[i++]);
   }
   return k;
 }
@@ -128,10 +133,10 @@ BasicTokenizer::BasicTokenizer(BasicTokenizerOptions options)
     if (!lower_ || is_lower_stable(w)) never_split_reachable_ = true;
   }
   // An ASCII punctuation character is always a piece of its own, and the pieces around it
-  // can be finished independently when accents are stripped: NFD of "x,y" is NFD(x) ","
-  // NFD(y), because ',' is a starter that nothing decomposes to or reorders across, and no
-  // never_split test needs the whole word. (With NFC it would not hold: "<" U+0338 composes
-  // to U+226E, which is not punctuation.)
+  // can be finished independently when accents are stripped and no never_split test needs
+  // the whole word: NFD of "x,y" is NFD(x) "," NFD(y), because ',' is a starter without a
+  // decomposition and canonical reordering never moves a mark across a starter. (With NFC
+  // it would not hold: "<" U+0338 composes to U+226E, which is not punctuation.)
   split_punctuation_early_ = strip_ && !never_split_reachable_;
 }
 
@@ -149,6 +154,7 @@ std::vector<std::string> BasicTokenizer::tokenize(std::string_view text) const {
 
 void BasicTokenizer::split(std::string_view text, WordList& out) const {
   thread_local Scratch scratch;
+  const AsciiTables& tables = ascii_tables();
   // Word ends are 32-bit offsets.
   if (out.size_ + 2 * text.size() + 16 > std::numeric_limits<std::uint32_t>::max())
     throw FormatError("text too long to tokenize (" + std::to_string(text.size()) + " bytes)",
@@ -186,7 +192,7 @@ void BasicTokenizer::split(std::string_view text, WordList& out) const {
   // character into punctuation: U+1FEF becomes '`').
   auto add_char = [&](std::uint32_t cp) {
     if (cp < 0x80) {  // from lower-casing a non-ASCII character ('İ' gives 'i')
-      switch (kAscii.cls[cp]) {
+      switch (tables.cls[cp]) {
         case kWord:
           out.put(static_cast<char>(cp));
           break;
@@ -223,10 +229,10 @@ void BasicTokenizer::split(std::string_view text, WordList& out) const {
   while (i < n) {
     const unsigned c = p[i];
     if (c < 0x80) {
-      const std::uint8_t cls = kAscii.cls[c];
+      const std::uint8_t cls = tables.cls[c];
       if (cls == kWord) {
         // ASCII fast path: a run of letters and digits, lower-cased as it is copied.
-        out.size_ += copy_word_run(p, n, i, out.room(n - i + 16), lower_);
+        out.size_ += copy_word_run(tables, p, n, i, out.room(n - i + 16), lower_);
         continue;
       }
       if (cls == kPunctuation)
@@ -255,6 +261,7 @@ void BasicTokenizer::split(std::string_view text, WordList& out) const {
 void BasicTokenizer::finish_word(WordList& out, std::size_t start, bool ascii,
                                  Scratch& scratch) const {
   if (out.size_ == start) return;  // str.split() yields no empty words
+  const AsciiTables& tables = ascii_tables();
 
   if (ascii) {
     if (split_punctuation_early_) {  // split() already cut out the punctuation
@@ -271,7 +278,7 @@ void BasicTokenizer::finish_word(WordList& out, std::size_t start, bool ascii,
     const std::size_t end = out.size_;
     const char* b = out.buffer_.data();
     for (std::size_t k = start; k < end; ++k) {
-      if (kAscii.cls[static_cast<unsigned char>(b[k])] == kPunctuation) {
+      if (tables.cls[static_cast<unsigned char>(b[k])] == kPunctuation) {
         if (k > piece) out.ends_.push_back(static_cast<std::uint32_t>(k));
         out.ends_.push_back(static_cast<std::uint32_t>(k + 1));
         piece = k + 1;
@@ -328,7 +335,7 @@ void BasicTokenizer::finish_word(WordList& out, std::size_t start, bool ascii,
   };
   for (std::int32_t cp32 : cps) {
     const auto cp = static_cast<std::uint32_t>(cp32);
-    if (cp < 0x80 ? kAscii.cls[cp] == kPunctuation : is_punctuation(cp)) {
+    if (cp < 0x80 ? tables.cls[cp] == kPunctuation : is_punctuation(cp)) {
       close_piece();
       out.put_utf8(cp);
       close_piece();

@@ -55,9 +55,10 @@ BertTokenizer::BertTokenizer(std::shared_ptr<const Vocab> vocab, BertTokenizerOp
     check_utf8(s, "BertTokenizerOptions special token");
     if (options_.do_lower_case) {
       // HF lower-cases the text except special tokens, and only then cuts the special
-      // tokens out. When every special token contains a character that lower() changes,
-      // lower-casing can neither create nor break one, so cutting them out of the original
-      // text (what tokenize() does) is the same.
+      // tokens out. When every special token contains a character that lower() changes
+      // (and none overlaps another, as with BERT's), lower-casing can neither create nor
+      // break one, so cutting them out of the original text (what tokenize() does) is the
+      // same.
       bool changes = false;
       for (std::size_t i = 0; i < s.size() && !changes;) {
         std::uint32_t l[2];

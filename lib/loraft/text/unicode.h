@@ -30,10 +30,12 @@ std::string utf8proc_unicode_data_version();
 bool is_unassigned_in_reference(std::uint32_t cp) noexcept;
 
 /// Python's `str.lower()` of the one-character string `chr(cp)`: writes 1 or 2 code points
-/// to `out` and returns how many. Python uses the simple lower-case mapping except for the
-/// one unconditional multi-character entry of SpecialCasing.txt, U+0130 -> "i" U+0307.
-/// (Python's final-sigma rule needs context; the reference lower-cases one character at a
-/// time, see PreTrainedTokenizer.tokenize, so it never applies.)
+/// to `out` and returns how many. Python uses the simple lower-case mapping (which is what
+/// utf8proc_tolower gives) except for the one unconditional multi-character entry of
+/// SpecialCasing.txt, U+0130 'İ' -> "i" U+0307; compared for every code point with Python
+/// 3.11, that is the only difference. (Python's final-sigma rule needs context; the
+/// reference lower-cases one character at a time, see PreTrainedTokenizer.tokenize, so it
+/// never applies.)
 int python_lower(std::uint32_t cp, std::uint32_t out[2]) noexcept;
 
 /// `_is_control` (transformers/tokenization_utils.py): every category C* (Cc, Cf, Cs, Co,
