@@ -4,12 +4,13 @@
 #   make test-all the whole suite, slow tests included
 #   make bench    run the Google Benchmark programs
 #   make docs     Doxygen HTML under build/docs/html
+#   make pretrain regenerate data/models/mini-distilbert/ from its recipe (PRETRAINING.md)
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test test-all bench docs clean
+.PHONY: all deps configure build test test-all bench docs clean pretrain
 
 all: build
 
@@ -38,3 +39,18 @@ docs: configure
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# The embedded mini encoder: masked-language-model pretraining on the full IMDB train split
+# (scripts/fetch-data.sh imdb, or --mirror ARCHIVE without internet) plus the AG News
+# training sample, with the recipe of data/models/mini-distilbert/PRETRAINING.md. Same seed
+# and thread count, so a CPU run reproduces the shipped numbers.
+PRETRAIN_IMDB ?= data/full/imdb
+PRETRAIN_OUT ?= data/models/mini-distilbert
+PRETRAIN_FLAGS ?= --layers 2 --dim 128 --heads 2 --hidden-dim 512 --max-positions 128 \
+	--block-size 128 --epochs 1 --batch-size 32 --lr 1e-3 --warmup-steps 100 --seed 42 --threads 2
+
+pretrain: build
+	@test -d $(PRETRAIN_IMDB) || { echo "make pretrain: $(PRETRAIN_IMDB) missing: run scripts/fetch-data.sh imdb (offline: --mirror ARCHIVE)" >&2; exit 2; }
+	$(BUILD_DIR)/apps/loraft-pretrain --corpus imdb:$(PRETRAIN_IMDB):train \
+	  --corpus ag_news:data/samples/ag_news/train.csv $(PRETRAIN_FLAGS) \
+	  --runs-dir runs/pretrain --out $(PRETRAIN_OUT) --dtype float16

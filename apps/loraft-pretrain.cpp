@@ -1,0 +1,172 @@
+// loraft-pretrain: masked-language-model pretraining of a DistilBERT from scratch (or from a
+// checkpoint) on training splits, as transformers' run_mlm.py does: texts tokenised through
+// the token cache, grouped into blocks, 5% of each source held out, 15% masking; recorded in
+// a run folder; the result written as a Hugging Face folder (config.json, model.safetensors,
+// vocab.txt).
+#include <iostream>
+
+#include "common/app.h"
+#include "loraft/core/hash.h"
+#include "loraft/core/threads.h"
+#include "loraft/data/source.h"
+#include "loraft/data/token_cache.h"
+#include "loraft/io/file.h"
+#include "loraft/model/checkpoint.h"
+#include "loraft/text/bert_tokenizer.h"
+#include "loraft/train/pretrainer.h"
+
+namespace {
+
+using loraft::io::Json;
+namespace fs = std::filesystem;
+
+struct Flags {
+  std::vector<std::string> corpus;
+  std::string vocab = "data/vocab/bert-base-uncased/vocab.txt";
+  std::string init, out, dtype = "float32", runs_dir = "runs", cache_dir;
+  std::int64_t layers = 2, dim = 128, heads = 2, hidden_dim = 512, max_positions = 128;
+  std::int64_t block_size = 128, map_batch_size = 1000;
+  double validation_percent = 5.0;
+  loraft::train::PretrainConfig train;
+  std::int64_t checkpoint_every = 0, keep_checkpoints = 2;
+  int threads = 0;
+  bool no_resume = false;
+
+  void declare(loraft::app::Options& o) {
+    o.multiple("corpus", corpus,
+               "training splits, repeatable: imdb:<root>:train, ag_news:<train.csv>, csv:/tsv:/jsonl:<file> "
+               "(test splits are refused)");
+    o.optional("vocab", vocab, "WordPiece vocab.txt (its size is the model's vocabulary)");
+    o.optional("init", init, "start from this MLM checkpoint folder instead of a fresh model");
+    o.optional("layers", layers, "transformer blocks (fresh model)");
+    o.optional("dim", dim, "hidden size (fresh model)");
+    o.optional("heads", heads, "attention heads (fresh model)");
+    o.optional("hidden-dim", hidden_dim, "feed-forward size (fresh model)");
+    o.optional("max-positions", max_positions, "max_position_embeddings (fresh model)");
+    o.optional("block-size", block_size, "tokens per block (run_mlm max_seq_length)");
+    o.optional("map-batch-size", map_batch_size, "texts grouped at a time (datasets.map batch; 0: all)");
+    o.optional("validation-percent", validation_percent, "share of each source held out (its first rows)");
+    o.optional("epochs", train.epochs, "passes over the training blocks");
+    o.optional("max-steps", train.max_steps, "run this many optimizer steps instead of whole epochs (0: epochs)");
+    o.optional("lr", train.learning_rate, "peak learning rate");
+    o.optional("warmup-steps", train.warmup_steps, "linear warm-up steps before the linear decay");
+    o.optional("batch-size", train.batch_size, "blocks per optimizer step");
+    o.optional("eval-batch-size", train.eval_batch_size, "blocks per evaluation batch");
+    o.optional("weight-decay", train.weight_decay, "AdamW decoupled weight decay (Trainer groups)");
+    o.optional("max-grad-norm", train.max_grad_norm, "gradient clipping (0: off)");
+    o.optional("mlm-probability", train.masking.mlm_probability, "share of tokens selected for the loss");
+    o.optional("seed", train.seed, "seed of initialisation, block order, masking and dropout");
+    o.optional("device", train.device, "cpu, cuda or cuda:N");
+    o.optional("out", out, "write the result here: config.json, model.safetensors, vocab.txt");
+    o.optional("dtype", dtype, "weights in --out: float32 or float16");
+    o.optional("runs-dir", runs_dir, "folder of run records");
+    o.optional("cache-dir", cache_dir, "token cache folder (default .cache/loraft/tokens or $LORAFT_CACHE_DIR/tokens)");
+    o.optional("checkpoint-every", checkpoint_every, "optimizer steps between checkpoints (0: epoch ends)");
+    o.optional("keep-checkpoints", keep_checkpoints, "newest checkpoints kept");
+    o.optional("threads", threads, "CPU threads (0: all cores, or $LORAFT_NUM_THREADS)");
+    o.flag("no-resume", no_resume, "start over even if the run folder has a checkpoint");
+  }
+};
+
+int pretrain_main(Flags& f) {
+  loraft::configure_threads(f.threads);
+  if (f.corpus.empty()) throw loraft::ConfigError("no corpus given", "--corpus", "at least one training split");
+  if (f.dtype != "float32" && f.dtype != "float16")
+    throw loraft::ConfigError("unknown dtype \"" + f.dtype + "\"", "--dtype", "float32 or float16");
+  auto tokenizer = loraft::text::BertTokenizer::from_file(f.vocab);
+  f.train.masking.mask_token_id = tokenizer.mask_id();
+  f.train.masking.vocab_size = static_cast<std::int64_t>(tokenizer.vocab().size());
+
+  // run_mlm tokenises every text whole (no truncation) with its special tokens, then groups.
+  loraft::data::TokenCacheOptions cache;
+  if (!f.cache_dir.empty()) cache.folder = f.cache_dir;
+  cache.truncation = false;
+  cache.max_length = static_cast<int>(f.block_size);
+  loraft::train::MlmBlocks train, heldout;
+  train.block_size = heldout.block_size = f.block_size;
+  Json sources = Json::array();
+  for (const std::string& spec : f.corpus) {
+    auto dataset = loraft::data::read_dataset(loraft::data::parse_dataset_spec(spec, "--corpus"));
+    loraft::train::check_not_test_split(dataset.name, "--corpus " + spec);
+    auto rows = loraft::data::load_or_build(dataset, tokenizer, cache);
+    auto split = loraft::train::split_validation(rows.rows, f.validation_percent);
+    auto t = loraft::train::group_texts(split.train, f.block_size, f.map_batch_size);
+    auto h = loraft::train::group_texts(split.heldout, f.block_size, f.map_batch_size);
+    std::cerr << "corpus: " << dataset.name << " " << dataset.size() << " texts, " << rows.tokens()
+              << " tokens (" << (rows.hit ? "cached" : "tokenised") << "): " << t.size() << " training and "
+              << h.size() << " held-out blocks\n";
+    train.append(t);
+    heldout.append(h);
+    sources.push_back(Json{{"name", dataset.name},
+                           {"source_sha256", dataset.source_sha256},
+                           {"content_sha256", dataset.content_sha256()},
+                           {"texts", dataset.size()},
+                           {"tokens", rows.tokens()}});
+  }
+
+  loraft::model::DistilBertForMaskedLM model{nullptr};
+  Json model_identity;
+  if (!f.init.empty()) {
+    model = loraft::model::load_masked_lm(f.init);
+    model_identity = Json{{"init", {{"config_sha256", loraft::sha256_file(fs::path(f.init) / "config.json")},
+                                    {"weights_sha256", loraft::sha256_file(fs::path(f.init) / "model.safetensors")}}}};
+  } else {
+    loraft::model::DistilBertConfig config;
+    config.vocab_size = f.train.masking.vocab_size;
+    config.n_layers = f.layers;
+    config.dim = f.dim;
+    config.n_heads = f.heads;
+    config.hidden_dim = f.hidden_dim;
+    config.max_position_embeddings = f.max_positions;
+    config.pad_token_id = tokenizer.pad_id();
+    config.validate("model flags");
+    model = loraft::model::DistilBertForMaskedLM(config, f.train.seed);
+    model_identity = Json{{"init", "fresh"}};
+  }
+  Json identity{{"model", model_identity},
+                {"tokenizer", loraft::sha256_hex(tokenizer.fingerprint())},
+                {"corpus", sources},
+                {"validation_percent", f.validation_percent},
+                {"map_batch_size", f.map_batch_size}};
+  loraft::train::RunOptions run;
+  run.runs_dir = f.runs_dir;
+  run.checkpoint_every = f.checkpoint_every;
+  run.keep_checkpoints = f.keep_checkpoints;
+  run.resume = !f.no_resume;
+  loraft::train::Pretrainer pretrainer(model, train, heldout, f.train, identity, run);
+  auto result = pretrainer.run();
+  const Json& last = result.summary["final"];
+  Json report{{"run_dir", result.run_dir.string()},
+              {"reused", result.reused},
+              {"eval_loss", last.value("eval_loss", 0.0)},
+              {"eval_perplexity", last.value("eval_perplexity", 0.0)},
+              {"unigram_perplexity", result.summary["unigram_baseline"]["perplexity"]},
+              {"steps", result.summary["steps"]},
+              {"train_time_s", result.summary["train_time_s"]},
+              {"train_steps_per_s", result.summary["train_steps_per_s"]},
+              {"total_parameters", result.summary["total_parameters"]}};
+  if (!f.out.empty()) {
+    // The folder's own numbers: reloaded as a user would load it, on the same held-out masking.
+    auto trained = loraft::model::load_masked_lm(result.run_dir / "final");
+    const fs::path out(f.out);
+    loraft::train::save_masked_lm(out, trained, f.dtype == "float16" ? torch::kFloat16 : torch::kFloat32);
+    loraft::io::write_file_atomic(out / "vocab.txt", loraft::io::read_file(f.vocab));
+    auto reloaded = loraft::model::load_masked_lm(out);
+    auto ev = loraft::train::evaluate_mlm(reloaded, heldout, f.train.eval_batch_size, f.train.masking,
+                                          result.summary["eval_seed"].get<std::uint64_t>());
+    report["out"] = out.string();
+    report["out_eval_loss"] = ev.loss;
+    report["out_eval_perplexity"] = ev.perplexity;
+  }
+  std::cout << report.dump() << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  return loraft::app::run<Flags>(argc, argv, "loraft-pretrain",
+                                 "Pretrains a DistilBERT masked language model on training splits "
+                                 "(run_mlm.py semantics) and records the run.",
+                                 pretrain_main);
+}

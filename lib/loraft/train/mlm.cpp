@@ -1,0 +1,250 @@
+#include "loraft/train/mlm.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+
+#include "loraft/core/error.h"
+
+namespace loraft::train {
+
+void MlmBlocks::append(const MlmBlocks& other) {
+  if (other.block_size != block_size)
+    throw ConfigError("blocks of " + std::to_string(other.block_size) + " tokens appended to blocks of " +
+                          std::to_string(block_size),
+                      "MlmBlocks::append", "one block size");
+  ids.insert(ids.end(), other.ids.begin(), other.ids.end());
+  special.insert(special.end(), other.special.begin(), other.special.end());
+}
+
+std::pair<torch::Tensor, torch::Tensor> MlmBlocks::tensors(const std::vector<std::int64_t>& which) const {
+  const auto n = static_cast<std::int64_t>(which.size());
+  torch::Tensor input_ids = torch::empty({n, block_size}, torch::kInt64);
+  torch::Tensor special_mask = torch::empty({n, block_size}, torch::kBool);
+  auto* out = input_ids.data_ptr<std::int64_t>();
+  auto* sp = special_mask.data_ptr<bool>();
+  for (std::int64_t r = 0; r < n; ++r) {
+    if (which[r] < 0 || which[r] >= size())
+      throw ConfigError("block " + std::to_string(which[r]) + " out of range", "MlmBlocks",
+                        "0.." + std::to_string(size() - 1));
+    const std::size_t from = static_cast<std::size_t>(which[r] * block_size);
+    for (std::int64_t t = 0; t < block_size; ++t) {
+      out[r * block_size + t] = ids[from + t];
+      sp[r * block_size + t] = special[from + t] != 0;
+    }
+  }
+  return {input_ids, special_mask};
+}
+
+MlmBlocks group_texts(const data::TokenRows& rows, std::int64_t block_size, std::int64_t map_batch_size) {
+  if (block_size < 1) throw ConfigError("block size must be positive", "group_texts", ">= 1");
+  rows.validate("group_texts rows");
+  MlmBlocks blocks;
+  blocks.block_size = block_size;
+  const std::int64_t n = rows.size();
+  const std::int64_t group = map_batch_size > 0 ? map_batch_size : std::max<std::int64_t>(n, 1);
+  for (std::int64_t first = 0; first < n; first += group) {
+    const std::int64_t last = std::min(n, first + group);
+    // chain(*examples[k]) over this map batch, then whole blocks only.
+    const std::int64_t begin = rows.offsets[first], end = rows.offsets[last];
+    const std::int64_t total = ((end - begin) / block_size) * block_size;
+    std::vector<std::uint8_t> special(static_cast<std::size_t>(end - begin), 0);
+    for (std::int64_t i = first; i < last; ++i) {
+      if (rows.length(i) < 2)
+        throw FormatError("row " + std::to_string(i) + " has fewer than two tokens", "group_texts rows",
+                          "texts tokenised with [CLS] and [SEP]");
+      // get_special_tokens_mask(already_has_special_tokens=False) of BertTokenizer:
+      // [1] + [0] * len(text ids) + [1].
+      special[rows.offsets[i] - begin] = 1;
+      special[rows.offsets[i + 1] - 1 - begin] = 1;
+    }
+    blocks.ids.insert(blocks.ids.end(), rows.ids.begin() + begin, rows.ids.begin() + begin + total);
+    blocks.special.insert(blocks.special.end(), special.begin(), special.begin() + total);
+  }
+  return blocks;
+}
+
+CorpusSplit split_validation(const data::TokenRows& rows, double percent) {
+  if (!(percent >= 0.0 && percent <= 100.0))
+    throw ConfigError("validation percentage " + std::to_string(percent), "split_validation", "0..100");
+  const std::int64_t n = rows.size();
+  // datasets' _pct_to_abs_closest: int(round(boundary * num_examples / 100.0)); nearbyint
+  // rounds half to even in the default rounding mode, as Python's round does.
+  const auto cut = static_cast<std::int64_t>(std::nearbyint(percent * static_cast<double>(n) / 100.0));
+  CorpusSplit s;
+  for (std::int64_t i = 0; i < n; ++i) {
+    std::vector<std::int32_t> row(rows.ids.begin() + rows.offsets[i], rows.ids.begin() + rows.offsets[i + 1]);
+    (i < cut ? s.heldout : s.train).push_back(row, rows.labels[i]);
+  }
+  return s;
+}
+
+void check_not_test_split(const std::string& dataset_name, const std::string& where) {
+  // Dataset names are `<data set>/<split or file stem>` plus an optional `[n@seed]` subset tag.
+  std::string split = dataset_name.substr(0, dataset_name.find('['));
+  split = split.substr(split.rfind('/') == std::string::npos ? 0 : split.rfind('/') + 1);
+  std::string lower;
+  for (char c : split) lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower.find("test") != std::string::npos)
+    throw ConfigError("\"" + dataset_name + "\" is a test split; pretraining must never see test rows",
+                      where, "a training split (imdb:<root>:train, ag_news:<train.csv>)");
+}
+
+MaskedBatch mask_tokens(const torch::Tensor& input_ids, const torch::Tensor& special_tokens_mask,
+                        const torch::Tensor& attention_mask, const MaskingOptions& options,
+                        at::Generator& generator) {
+  if (!(options.mlm_probability > 0.0 && options.mlm_probability < 1.0))
+    throw ConfigError("mlm_probability " + std::to_string(options.mlm_probability), "MaskingOptions",
+                      "in (0, 1)");
+  const torch::Tensor ids = input_ids.to(torch::kInt64);
+  torch::Tensor special = special_tokens_mask.to(torch::kBool);
+  if (attention_mask.defined()) special = special.logical_or(attention_mask.eq(0));
+  const auto shape = ids.sizes();
+  torch::Tensor labels = ids.clone();
+  torch::Tensor inputs = ids.clone();
+  // probability_matrix = torch.full(labels.shape, self.mlm_probability) (float32)
+  torch::Tensor probability = torch::full(shape, options.mlm_probability, torch::kFloat32);
+  probability.masked_fill_(special, 0.0);
+  torch::Tensor masked = torch::bernoulli(probability, generator).to(torch::kBool);
+  labels.masked_fill_(masked.logical_not(), -100);
+  // 80% of the selected positions: [MASK].
+  torch::Tensor replaced =
+      torch::bernoulli(torch::full(shape, 0.8, torch::kFloat32), generator).to(torch::kBool).logical_and(masked);
+  inputs.masked_fill_(replaced, options.mask_token_id);
+  // Half of the rest (10%): a random token over the whole vocabulary, specials included.
+  torch::Tensor random = torch::bernoulli(torch::full(shape, 0.5, torch::kFloat32), generator)
+                             .to(torch::kBool)
+                             .logical_and(masked)
+                             .logical_and(replaced.logical_not());
+  torch::Tensor words = torch::randint(options.vocab_size, shape, generator, torch::kInt64);
+  inputs = torch::where(random, words, inputs);
+  // The last 10% stay unchanged.
+  MaskedBatch b;
+  b.input_ids = inputs;
+  b.attention_mask = attention_mask.defined() ? attention_mask.to(torch::kInt64)
+                                              : torch::ones(shape, torch::kInt64);
+  b.labels = labels;
+  return b;
+}
+
+std::uint64_t masking_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t block) {
+  // SplitMix64 finaliser, chained over the three inputs.
+  auto mix = [](std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::uint64_t h = mix(seed);
+  h = mix(h ^ static_cast<std::uint64_t>(epoch));
+  h = mix(h ^ static_cast<std::uint64_t>(block));
+  // Seeds of the CPU generator are used modulo 2^64 but kept below 2^63 for portability of
+  // the recorded values (JSON, Python's int64 tensors).
+  return h >> 1;
+}
+
+MaskedBatch masked_batch(const MlmBlocks& blocks, const std::vector<std::int64_t>& which,
+                         const MaskingOptions& options, std::uint64_t seed, std::int64_t epoch) {
+  auto [ids, special] = blocks.tensors(which);
+  std::vector<torch::Tensor> inputs, labels;
+  for (std::size_t r = 0; r < which.size(); ++r) {
+    at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(masking_seed(seed, epoch, which[r]));
+    const auto row = static_cast<std::int64_t>(r);
+    MaskedBatch one = mask_tokens(ids.slice(0, row, row + 1), special.slice(0, row, row + 1), {},
+                                  options, gen);
+    inputs.push_back(one.input_ids);
+    labels.push_back(one.labels);
+  }
+  MaskedBatch b;
+  b.input_ids = which.empty() ? ids : torch::cat(inputs, 0);
+  b.labels = which.empty() ? ids.clone() : torch::cat(labels, 0);
+  b.attention_mask = torch::ones_like(b.input_ids);
+  return b;
+}
+
+torch::Tensor mlm_loss(model::DistilBertForMaskedLM& model, const MaskedBatch& batch) {
+  const torch::Device device = model->distilbert->embeddings->word_embeddings->weight.device();
+  const torch::Tensor labels = batch.labels.to(device);
+  const torch::Tensor selected = labels.ne(-100);
+  torch::Tensor logits =
+      model->forward_selected(batch.input_ids.to(device), batch.attention_mask.to(device), selected);
+  if (logits.size(0) == 0) return logits.sum() * 0.0;
+  // DistilBertForMaskedLM.forward: mlm_loss = CrossEntropyLoss()(prediction_logits.view(-1,
+  // V), labels.view(-1)), i.e. the mean over the positions whose label is not -100.
+  return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels.masked_select(selected));
+}
+
+MlmEvalResult evaluate_mlm(model::DistilBertForMaskedLM& model, const MlmBlocks& blocks,
+                           std::int64_t batch_size, const MaskingOptions& options,
+                           std::uint64_t seed, const torch::Device& device) {
+  if (batch_size < 1) throw ConfigError("evaluation batch size must be positive", "evaluate_mlm", ">= 1");
+  const bool was_training = model->is_training();
+  model->eval();
+  torch::NoGradGuard no_grad;
+  double sum = 0.0;
+  std::int64_t count = 0;
+  const std::int64_t n = blocks.size();
+  for (std::int64_t first = 0; first < n; first += batch_size) {
+    std::vector<std::int64_t> which;
+    for (std::int64_t i = first; i < std::min(n, first + batch_size); ++i) which.push_back(i);
+    MaskedBatch b = masked_batch(blocks, which, options, seed, 0);
+    const torch::Tensor labels = b.labels.to(device);
+    const torch::Tensor selected = labels.ne(-100);
+    torch::Tensor logits =
+        model->forward_selected(b.input_ids.to(device), b.attention_mask.to(device), selected);
+    if (logits.size(0) == 0) continue;
+    sum += torch::nn::functional::cross_entropy(
+               logits.to(torch::kFloat32), labels.masked_select(selected),
+               torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
+               .item<double>();
+    count += logits.size(0);
+  }
+  if (was_training) model->train();
+  MlmEvalResult r;
+  r.blocks = n;
+  r.masked_tokens = count;
+  r.loss = count > 0 ? sum / static_cast<double>(count) : 0.0;
+  r.perplexity = std::exp(r.loss);
+  return r;
+}
+
+MlmEvalResult unigram_baseline(const MlmBlocks& train, const MlmBlocks& heldout,
+                               const MaskingOptions& options, std::uint64_t seed) {
+  std::vector<double> counts(static_cast<std::size_t>(options.vocab_size), 1.0);  // add-one
+  double total = static_cast<double>(options.vocab_size);
+  for (std::size_t i = 0; i < train.ids.size(); ++i) {
+    if (train.special[i]) continue;
+    const std::int32_t id = train.ids[i];
+    if (id < 0 || id >= options.vocab_size)
+      throw FormatError("token id " + std::to_string(id) + " outside the vocabulary", "unigram_baseline",
+                        "ids below " + std::to_string(options.vocab_size));
+    counts[static_cast<std::size_t>(id)] += 1.0;
+    total += 1.0;
+  }
+  double sum = 0.0;
+  std::int64_t count = 0;
+  const std::int64_t n = heldout.size();
+  constexpr std::int64_t kChunk = 256;
+  for (std::int64_t first = 0; first < n; first += kChunk) {
+    std::vector<std::int64_t> which;
+    for (std::int64_t i = first; i < std::min(n, first + kChunk); ++i) which.push_back(i);
+    torch::Tensor labels = masked_batch(heldout, which, options, seed, 0).labels.contiguous();
+    const auto* l = labels.data_ptr<std::int64_t>();
+    for (std::int64_t k = 0; k < labels.numel(); ++k) {
+      if (l[k] == -100) continue;
+      const auto id = static_cast<std::size_t>(std::clamp<std::int64_t>(l[k], 0, options.vocab_size - 1));
+      sum -= std::log(counts[id] / total);
+      ++count;
+    }
+  }
+  MlmEvalResult r;
+  r.blocks = n;
+  r.masked_tokens = count;
+  r.loss = count > 0 ? sum / static_cast<double>(count) : 0.0;
+  r.perplexity = std::exp(r.loss);
+  return r;
+}
+
+}  // namespace loraft::train
