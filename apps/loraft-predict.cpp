@@ -13,6 +13,7 @@
 #include <torch/torch.h>
 
 #include "common/app.h"
+#include "loraft/adapter/peft_io.h"
 #include "loraft/core/error.h"
 #include "loraft/core/log.h"
 #include "loraft/core/threads.h"
@@ -39,7 +40,7 @@ struct Flags {
 
   void declare(app::Options& o) {
     o.required("model", model, "Hugging Face checkpoint folder (config.json, model.safetensors; vocab.txt for text input)");
-    o.optional("adapter", adapter, "PEFT LoRA adapter folder (not supported yet)");
+    o.optional("adapter", adapter, "PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) to apply");
     o.required("input", input,
                "inputs: .safetensors with input_ids (and attention_mask), int64 [B, T]; or .jsonl, one "
                "{\"text\": ...} per line");
@@ -166,9 +167,6 @@ void write_jsonl_outputs(const fs::path& path, const Outputs& out, const Inputs&
 }
 
 int predict(Flags& f) {
-  if (!f.adapter.empty())
-    throw ConfigError("--adapter is not supported yet",
-                      "--adapter " + f.adapter, "no --adapter for now; merge the adapter into the model first");
   if (f.batch_size <= 0) throw ConfigError("--batch-size must be positive", "--batch-size", "a positive integer");
   if (f.max_length <= 0) throw ConfigError("--max-length must be positive", "--max-length", "a positive integer");
   const bool text_in = has_extension(f.input, ".jsonl");
@@ -209,11 +207,15 @@ int predict(Flags& f) {
   };
   std::vector<std::int64_t> empty_shape = {0, config.num_labels()};
   if (mlm) {
+    if (!f.adapter.empty())
+      throw ConfigError("--adapter needs a sequence-classification model", "--adapter " + f.adapter,
+                        "a DistilBertForSequenceClassification checkpoint");
     auto model = model::load_masked_lm(model_dir);
     run_batches(model, [&](auto& m, auto& ids, auto& mask) { return m->forward_with_states(ids, mask, f.hidden_states); });
     empty_shape = {0, in.input_ids.size(1), config.vocab_size};
   } else {
     auto model = model::load_sequence_classification(model_dir);
+    if (!f.adapter.empty()) adapter::load_adapter(f.adapter, *model);
     run_batches(model, [&](auto& m, auto& ids, auto& mask) { return m->forward_with_states(ids, mask, f.hidden_states); });
   }
   if (jsonl_out) {

@@ -8,6 +8,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config ccache
   libtorch-dev            # LibTorch 1.13 (CPU)
+  libopenblas0-pthread    # LibTorch's matrix products: Debian's reference BLAS is ~80x slower
   libhdf5-dev             # token cache
   libeigen3-dev           # analysis of weight updates
   libboost-program-options-dev
@@ -16,7 +17,7 @@ packages=(
   nlohmann-json3-dev
   libssl-dev              # SHA-256
   doxygen gnuplot-nox
-  xz-utils ca-certificates curl
+  xz-utils ca-certificates curl jq
 )
 # shellcheck disable=SC2206
 packages+=(${LORAFT_EXTRA_PACKAGES:-})

@@ -95,16 +95,23 @@ TEST(Predict, TextLinesAreTokenisedWithTheModelsVocab) {
   EXPECT_LE(relative_error(got, want), kRelTol);
 }
 
-TEST(Predict, AdapterIsNotSupportedYet) {
+TEST(Predict, AdapterReproducesPeftsLogits) {
   REQUIRE_PROGRAM();
   testing::ScratchDir dir;
   auto r = predict({"--model", testing::fixture("distilbert-tiny").string(), "--adapter",
                     testing::fixture("lora/adapter").string(), "--input",
-                    testing::fixture("distilbert-tiny/inputs.safetensors").string(), "--output",
+                    testing::fixture("lora/inputs.safetensors").string(), "--output",
                     (dir / "out.safetensors").string()});
-  EXPECT_EQ(r.exit_code, 2);
-  EXPECT_NE(r.err.find("not supported yet"), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(dir / "out.safetensors"));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto got = io::load_safetensors(dir / "out.safetensors").at("logits");
+  auto want = io::load_safetensors(testing::fixture("lora/expected.safetensors")).at("logits_adapter");
+  EXPECT_LE(relative_error(got, want), kRelTol);
+  auto bad = predict({"--model", testing::fixture("distilbert-tiny").string(), "--adapter",
+                      (dir / "missing").string(), "--input",
+                      testing::fixture("lora/inputs.safetensors").string(), "--output",
+                      (dir / "out2.safetensors").string()});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("adapter_config.json"), std::string::npos) << bad.err;
 }
 
 TEST(Predict, BadInputsAreOneClearLine) {

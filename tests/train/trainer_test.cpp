@@ -49,6 +49,7 @@ TrainConfig small_config(Method method) {
   c.lora.r = 4;
   c.lora.lora_alpha = 16;
   c.seed = 11;
+  c.max_length = 64;  // the tiny model's max_position_embeddings
   return c;
 }
 
@@ -188,6 +189,16 @@ TEST(Evaluate, AccuracyAndMacroF1ByHand) {
   EXPECT_DOUBLE_EQ(r.accuracy, correct / 30.0);
   EXPECT_NEAR(r.macro_f1, f1 / present, 1e-12);
   EXPECT_NEAR(r.loss, loss / 30, 1e-5);
+}
+
+TEST(Trainer, RejectsRowsLongerThanTheModelTakes) {
+  auto rows = synthetic_rows(8, 10);
+  TrainConfig c = small_config(Method::lora);
+  c.max_length = 128;  // more positions than the tiny model has
+  testing::ScratchDir dir;
+  EXPECT_THROW(Trainer(tiny(), rows, rows, c, Json{}, options_in(dir)), ConfigError);
+  c.max_length = 8;  // shorter than some rows
+  EXPECT_THROW(Trainer(tiny(), rows, rows, c, Json{}, options_in(dir)), ConfigError);
 }
 
 TEST(TrainConfig, JsonRoundTripAndErrors) {
