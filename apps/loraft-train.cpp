@@ -61,7 +61,7 @@ struct Flags {
     o.optional("padding", padding, "longest (per batch) or max_length");
     o.optional("max-length", train.max_length, "tokens per text, [CLS] and [SEP] included");
     o.optional("device", train.device, "cpu, cuda or cuda:N");
-    o.optional("autocast", train.autocast, "none, bf16 or fp16 (CUDA)");
+    o.optional("autocast", train.autocast, "mixed precision: none (bf16/fp16 are not implemented yet)");
     o.optional("runs-dir", runs_dir, "folder of run records");
     o.optional("cache-dir", cache_dir, "token cache folder (default .cache/loraft/tokens or $LORAFT_CACHE_DIR/tokens)");
     o.optional("checkpoint-every", checkpoint_every, "optimizer steps between checkpoints (0: epoch ends)");

@@ -213,6 +213,9 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   bad["batch_size"] = 0;
   EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
   bad = c.to_json();
+  bad["autocast"] = "bf16";  // not implemented: refused, never silently ignored
+  EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
+  bad = c.to_json();
   bad["method"] = "adapter";
   EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
 }

@@ -137,8 +137,8 @@ void TrainConfig::validate() const {
   need(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
   need(max_length >= 2, "max_length", ">= 2");
   need(loraplus_ratio > 0, "loraplus_ratio", "> 0");
-  need(autocast == "none" || autocast == "bf16" || autocast == "fp16", "autocast", "none, bf16 or fp16");
-  need(autocast == "none" || device.rfind("cuda", 0) == 0, "autocast", "none on the CPU");
+  // Mixed precision is not wired into the step yet: refuse it rather than ignore it.
+  need(autocast == "none", "autocast", "none (bf16/fp16 autocast is not implemented yet)");
   try {
     torch::Device d(device);
     (void)d;

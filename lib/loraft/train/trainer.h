@@ -54,7 +54,7 @@ struct TrainConfig {
   data::Padding padding = data::Padding::longest;  ///< how batches are padded
   std::int64_t max_length = 128;                 ///< tokens per row (cache and padding)
   std::string device = "cpu";                    ///< "cpu", "cuda", "cuda:1"
-  std::string autocast = "none";                 ///< "none", "bf16", "fp16" (CUDA only)
+  std::string autocast = "none";                 ///< mixed precision; only "none" so far
 
   /// Plain JSON of every field (for run records and the run folder's hash).
   io::Json to_json() const;
