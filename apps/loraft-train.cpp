@@ -21,10 +21,11 @@ struct Flags {
       : train(std::move(base)),
         method(loraft::train::to_string(train.method)),
         padding(loraft::data::to_string(train.padding)),
-        loraplus_decay(loraft::optim::to_string(train.loraplus_decay)) {}
+        loraplus_decay(loraft::optim::to_string(train.loraplus_decay)),
+        autocast(loraft::train::to_string(train.autocast)) {}
 
   loraft::train::TrainConfig train;
-  std::string method, padding, loraplus_decay;
+  std::string method, padding, loraplus_decay, autocast;
   std::string model, vocab, train_data, eval_data, config_file, cache_dir, runs_dir = "runs";
   std::string text_column = "text", label_column = "label";
   std::int64_t train_limit = 0, eval_limit = 0, checkpoint_every = 0, keep_checkpoints = 2;
@@ -48,6 +49,8 @@ struct Flags {
     o.optional("weight-decay", train.weight_decay, "AdamW decoupled weight decay (Trainer groups)");
     o.optional("epochs", train.epochs, "passes over the training data");
     o.optional("batch-size", train.batch_size, "training batch size");
+    o.optional("gradient-accumulation-steps", train.gradient_accumulation_steps,
+               "batches per optimizer step (Trainer semantics, also for an epoch's last, shorter group)");
     o.optional("eval-batch-size", train.eval_batch_size, "evaluation batch size");
     o.optional("warmup-steps", train.warmup_steps, "linear warm-up steps before the linear decay");
     o.optional("max-grad-norm", train.max_grad_norm, "gradient clipping (0: off)");
@@ -61,7 +64,7 @@ struct Flags {
     o.optional("padding", padding, "longest (per batch) or max_length");
     o.optional("max-length", train.max_length, "tokens per text, [CLS] and [SEP] included");
     o.optional("device", train.device, "cpu, cuda or cuda:N");
-    o.optional("autocast", train.autocast, "mixed precision: none (bf16/fp16 are not implemented yet)");
+    o.optional("autocast", autocast, "mixed precision of the forward passes: none, bf16 (CPU or CUDA) or fp16 (CUDA, loss scaling)");
     o.optional("runs-dir", runs_dir, "folder of run records");
     o.optional("cache-dir", cache_dir, "token cache folder (default .cache/loraft/tokens or $LORAFT_CACHE_DIR/tokens)");
     o.optional("checkpoint-every", checkpoint_every, "optimizer steps between checkpoints (0: epoch ends)");
@@ -89,6 +92,7 @@ int train_main(Flags& f) {
   f.train.method = loraft::train::parse_method(f.method);
   f.train.padding = loraft::data::parse_padding(f.padding, "--padding");
   f.train.loraplus_decay = loraft::optim::parse_loraplus_decay(f.loraplus_decay, "--loraplus-decay");
+  f.train.autocast = loraft::train::parse_autocast(f.autocast, "--autocast");
   f.train.validate();
 
   const fs::path model_dir(f.model);

@@ -1,10 +1,12 @@
 // Learning-rate schedule and parameter-group rules against the reference's own records:
 // linear_schedule.json (transformers' get_linear_schedule_with_warmup) and lora/train/train.json
-// (the groups Trainer.create_optimizer and PEFT's create_loraplus_optimizer built).
+// (the groups Trainer.create_optimizer and PEFT's create_loraplus_optimizer built), and the
+// loss-scale rule of torch.cuda.amp.GradScaler, by hand.
 #include <gtest/gtest.h>
 
 #include "loraft/core/error.h"
 #include "loraft/io/json.h"
+#include "loraft/optim/grad_scaler.h"
 #include "loraft/optim/param_groups.h"
 #include "loraft/optim/schedule.h"
 #include "support/test_support.h"
@@ -130,6 +132,38 @@ TEST(ParamGroups, TrainableParametersMarkLayerNormAndEmbeddingOwnersAndSkipFroze
   auto groups = trainer_param_groups(params, 1e-3, 0.01);
   EXPECT_EQ(groups[0].params.size(), 2u);  // emb.weight, lin.weight
   EXPECT_EQ(groups[1].params.size(), 2u);  // LayerNorm weight and bias
+}
+
+// GradScaler(init_scale=2**16, growth_interval=2000): unscale divides by the scale and flags
+// inf/NaN; a flagged step halves the scale and resets the count; 2000 clean steps double it.
+TEST(GradScaler, UnscalesDetectsOverflowAndAdaptsTheScale) {
+  GradScaler scaler;
+  EXPECT_EQ(scaler.scale(), 65536.0);
+  torch::Tensor p = torch::zeros({3}, torch::requires_grad());
+  torch::Tensor loss = (p * torch::tensor({1.0f, 2.0f, 3.0f})).sum();
+  scaler.scale_loss(loss).backward();
+  EXPECT_TRUE(torch::equal(p.grad(), torch::tensor({65536.0f, 131072.0f, 196608.0f})));
+  EXPECT_FALSE(scaler.unscale({p}));
+  EXPECT_TRUE(torch::equal(p.grad(), torch::tensor({1.0f, 2.0f, 3.0f})));
+  scaler.update(false);
+  EXPECT_EQ(scaler.growth_tracker(), 1);
+
+  p.mutable_grad() = torch::tensor({1.0f, std::numeric_limits<float>::infinity(), 0.0f});
+  EXPECT_TRUE(scaler.unscale({p}));
+  scaler.update(true);
+  EXPECT_EQ(scaler.scale(), 32768.0);
+  EXPECT_EQ(scaler.growth_tracker(), 0);
+  p.mutable_grad() = torch::tensor({std::nanf(""), 0.0f, 0.0f});
+  EXPECT_TRUE(scaler.unscale({p}));
+
+  for (int i = 0; i < 1999; ++i) scaler.update(false);
+  EXPECT_EQ(scaler.scale(), 32768.0);
+  scaler.update(false);
+  EXPECT_EQ(scaler.scale(), 65536.0);
+  EXPECT_EQ(scaler.growth_tracker(), 0);
+  scaler.set_state(8.0, 7);
+  EXPECT_EQ(scaler.scale(), 8.0);
+  EXPECT_EQ(scaler.growth_tracker(), 7);
 }
 
 }  // namespace

@@ -140,7 +140,9 @@ void check_steps(Setup s, const std::string& setting) {
     if (trainer_like) apply_schedule(optimizer, schedule);
     for (std::size_t g = 0; g < optimizer.groups().size(); ++g)
       EXPECT_DOUBLE_EQ(optimizer.groups()[g].lr, ref["lr_per_group_at_each_step"][step][g].get<double>());
-    StepResult r = train_step(s.model, optimizer, batch, trainer_like ? 1.0 : 0.0);
+    StepOptions o;
+    o.max_grad_norm = trainer_like ? 1.0 : 0.0;
+    StepResult r = train_step(s.model, optimizer, {batch}, o);
     const double loss = ref["losses_before_each_step"][step];
     EXPECT_NEAR(r.loss, loss, 1e-5 * loss) << "step " << step;
     if (trainer_like) {

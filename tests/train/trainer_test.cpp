@@ -1,5 +1,6 @@
 // Whole runs of the Trainer on the tiny fixture model and synthetic rows: records, reuse of a
-// finished run, exact resume after an interruption, and the stop on non-finite values.
+// finished run, exact resume after an interruption, the stop on non-finite values, gradient
+// accumulation as transformers 4.46.3 does it, and bf16 autocast.
 #include <gtest/gtest.h>
 
 #include <random>
@@ -107,10 +108,13 @@ TEST(Trainer, FinishedRunIsReusedNotRetrained) {
 // Interrupt at `stop` (mid-epoch or at an epoch end), resume in a new Trainer with a fresh
 // model, and compare with a run that never stopped: every parameter bit for bit (dropout is on,
 // so the generator state must be restored too).
-void check_resume(Method method, std::int64_t stop) {
-  SCOPED_TRACE(std::string(to_string(method)) + " stop after " + std::to_string(stop));
+void check_resume(Method method, std::int64_t stop, std::int64_t accumulation = 1,
+                  std::size_t records = 12) {
+  SCOPED_TRACE(std::string(to_string(method)) + " stop after " + std::to_string(stop) +
+               ", accumulation " + std::to_string(accumulation));
   auto train = synthetic_rows(40, 5), eval = synthetic_rows(10, 6);
   TrainConfig c = small_config(method);
+  c.gradient_accumulation_steps = accumulation;
   testing::ScratchDir a, b;
   Trainer straight(tiny(), train, eval, c, Json{}, options_in(a));
   RunResult ra = straight.run();
@@ -128,13 +132,117 @@ void check_resume(Method method, std::int64_t stop) {
   EXPECT_EQ(ra.summary["final"], rb.summary["final"]);
   // The resumed record holds each step once.
   auto mb = RunDirectory(b.path(), resumed.run_config()).metrics();
-  EXPECT_EQ(mb.size(), 12u);
+  EXPECT_EQ(mb.size(), records);
 }
 
 TEST(Trainer, ResumeAfterInterruptionEqualsUninterrupted) {
   check_resume(Method::lora, 3);      // mid-epoch
   check_resume(Method::loraplus, 5);  // at the end of epoch 1
   check_resume(Method::full, 7);
+  // 5 batches an epoch in groups of 2: steps end at batches 2, 4, 5; the schedule has
+  // 2 x (5 / 2) = 4 steps, so epoch 2 stops after one: 4 steps + 2 evals.
+  check_resume(Method::lora, 2, 2, 6);
+}
+
+// Rows 0..n-1 in order, as one batch and as micro-batches of `size`.
+std::vector<data::Batch> batches_of(const data::TokenRows& rows, std::int64_t size) {
+  data::BatchOptions o;
+  o.batch_size = size;
+  o.max_length = 64;
+  data::Batcher batcher(rows, o);
+  std::vector<data::Batch> out;
+  for (std::int64_t b = 0; b < batcher.num_batches(); ++b) out.push_back(batcher.batch(0, b));
+  return out;
+}
+
+StepResult one_step(const std::vector<data::Batch>& micro_batches, std::int64_t accumulation) {
+  auto m = tiny();
+  m->eval();  // no dropout: both sides see the same function
+  TrainConfig c = small_config(Method::full);
+  optim::AdamW optimizer(prepare_model(m, c));
+  StepOptions o;
+  o.max_grad_norm = 0;
+  o.accumulation_steps = accumulation;
+  return train_step(m, optimizer, micro_batches, o);
+}
+
+TEST(TrainStep, TwoAccumulatedHalvesEqualTheWholeBatch) {
+  auto rows = synthetic_rows(8, 21);
+  StepResult whole = one_step(batches_of(rows, 8), 1);
+  StepResult halves = one_step(batches_of(rows, 4), 2);
+  EXPECT_NEAR(halves.loss, whole.loss, 1e-6 * whole.loss);
+  EXPECT_NEAR(halves.grad_norm, whole.grad_norm, 1e-5 * whole.grad_norm);
+}
+
+TEST(TrainStep, AShortLastGroupIsStillDividedByTheAccumulationSteps) {
+  auto rows = synthetic_rows(4, 22);
+  StepResult alone = one_step(batches_of(rows, 4), 1);
+  StepResult in_group_of_3 = one_step(batches_of(rows, 4), 3);  // the epoch's remainder
+  EXPECT_NEAR(in_group_of_3.loss, alone.loss, 1e-7 * alone.loss);
+  EXPECT_NEAR(in_group_of_3.grad_norm, alone.grad_norm / 3, 1e-6 * alone.grad_norm);
+}
+
+// 10 batches of 1 row, accumulation 4, 3 epochs: the Trainer schedules 3 x (10 / 4) = 6 steps,
+// takes 3 an epoch (after batches 4, 8, 10) and stops in epoch 2, which it evaluates.
+TEST(Trainer, AccumulationEndsEpochsAndStopsAsTheTrainerDoes) {
+  testing::ScratchDir dir;
+  auto train = synthetic_rows(10, 23), eval = synthetic_rows(6, 24);
+  TrainConfig c = small_config(Method::lora);
+  c.batch_size = 1;
+  c.gradient_accumulation_steps = 4;
+  c.epochs = 3;
+  Trainer t(tiny(), train, eval, c, Json{}, options_in(dir));
+  RunResult r = t.run();
+  EXPECT_EQ(r.summary["steps"], 6);
+  EXPECT_EQ(r.summary["train_examples"], 20);
+  ASSERT_EQ(r.summary["epochs"].size(), 2u);
+  auto metrics = RunDirectory(dir.path(), t.run_config()).metrics();
+  const std::vector<double> epochs{0.4, 0.8, 1.0, 1.4, 1.8, 2.0};
+  std::size_t k = 0;
+  for (const auto& m : metrics) {
+    if (m["type"] != "step") continue;
+    ASSERT_LT(k, epochs.size());
+    EXPECT_NEAR(m["epoch"].get<double>(), epochs[k], 1e-12) << "step " << k + 1;
+    EXPECT_NEAR(m["lr"][0].get<double>(), 1e-3 * double(6 - k) / 6.0, 1e-15) << "step " << k + 1;
+    ++k;
+  }
+  EXPECT_EQ(k, 6u);
+}
+
+TEST(Autocast, Bf16RunsTheForwardInBfloat16AndTrainsFloat32Weights) {
+  auto m = tiny();
+  m->eval();
+  auto batch = batches_of(synthetic_rows(8, 25), 8);
+  torch::NoGradGuard no_grad;
+  torch::Tensor reference = m->forward(batch[0].input_ids, batch[0].attention_mask);
+  torch::Tensor mixed;
+  {
+    AutocastGuard guard(Autocast::bf16, torch::kCPU);
+    mixed = m->forward(batch[0].input_ids, batch[0].attention_mask);
+  }
+  EXPECT_EQ(mixed.scalar_type(), torch::kBFloat16);
+  EXPECT_EQ(reference.scalar_type(), torch::kFloat32);
+  EXPECT_TRUE(torch::allclose(mixed.to(torch::kFloat32), reference, 0.05, 0.05));
+  // The guard is gone: float32 again, bit for bit.
+  EXPECT_TRUE(torch::equal(m->forward(batch[0].input_ids, batch[0].attention_mask), reference));
+}
+
+TEST(Autocast, Bf16RunTrainsAndFp16WithoutCudaIsRefused) {
+  testing::ScratchDir dir;
+  auto train = synthetic_rows(16, 26), eval = synthetic_rows(8, 27);
+  TrainConfig c = small_config(Method::lora);
+  c.epochs = 1;
+  RunResult fp32 = Trainer(tiny(), train, eval, c, Json{}, options_in(dir)).run();
+  c.autocast = Autocast::bf16;
+  Trainer t(tiny(), train, eval, c, Json{}, options_in(dir));
+  RunResult bf16 = t.run();
+  EXPECT_NE(bf16.run_dir, fp32.run_dir);
+  EXPECT_EQ(t.run_config()["train"]["autocast"], "bf16");
+  for (auto& p : t.model()->parameters()) EXPECT_EQ(p.scalar_type(), torch::kFloat32);
+  const double a = fp32.summary["final"]["eval_loss"], b = bf16.summary["final"]["eval_loss"];
+  EXPECT_NEAR(b, a, 0.02 * a);
+  c.autocast = Autocast::fp16;
+  EXPECT_THROW(c.validate(), ConfigError);
 }
 
 TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
@@ -213,7 +321,12 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   bad["batch_size"] = 0;
   EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
   bad = c.to_json();
-  bad["autocast"] = "bf16";  // not implemented: refused, never silently ignored
+  bad["autocast"] = "fp8";
+  EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
+  bad["autocast"] = "fp16";  // needs CUDA; the device is the CPU
+  EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
+  bad = c.to_json();
+  bad["gradient_accumulation_steps"] = 0;
   EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
   bad = c.to_json();
   bad["method"] = "adapter";

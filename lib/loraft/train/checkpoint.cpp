@@ -46,7 +46,8 @@ void save_checkpoint(const fs::path& dir, torch::nn::Module& model,
   Json state{{"epoch", at.epoch},           {"next_batch", at.next_batch},
              {"global_step", at.global_step}, {"scheduler_steps", schedule.steps_taken()},
              {"train_time_s", at.train_time}, {"eval_time_s", at.eval_time},
-             {"data_time_s", at.data_time}};
+             {"data_time_s", at.data_time},   {"examples", at.examples},
+             {"loss_scale", at.loss_scale},   {"loss_scale_growth_tracker", at.loss_scale_growth_tracker}};
   io::write_file_atomic(tmp / "state.json", state.dump(2) + "\n");
   fs::remove_all(final_dir);
   io::commit_file(tmp, final_dir);
@@ -88,6 +89,10 @@ bool load_checkpoint(const fs::path& dir, torch::nn::Module& model, optim::AdamW
       at.train_time = state.at("train_time_s");
       at.eval_time = state.at("eval_time_s");
       at.data_time = state.at("data_time_s");
+      // Checkpoints written before these fields existed have none of them.
+      at.examples = state.value("examples", std::int64_t{0});
+      at.loss_scale = state.value("loss_scale", 0.0);
+      at.loss_scale_growth_tracker = state.value("loss_scale_growth_tracker", std::int64_t{0});
       log_info("resuming from " + ckpt.string() + " (step " + std::to_string(at.global_step) + ")");
       return true;
     } catch (const std::exception& e) {

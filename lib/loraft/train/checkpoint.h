@@ -21,6 +21,9 @@ struct TrainingProgress {
   double train_time = 0;         ///< seconds spent in steps so far
   double eval_time = 0;          ///< seconds spent evaluating so far
   double data_time = 0;          ///< seconds spent building batches so far
+  std::int64_t examples = 0;     ///< training examples seen so far
+  double loss_scale = 0;         ///< fp16 loss scale (0: no scaler)
+  std::int64_t loss_scale_growth_tracker = 0;  ///< clean steps since the scale last changed
 };
 
 /// Writes `<dir>/step-<global_step>/` (weights.safetensors with every parameter of `model`

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "loraft/adapter/lora.h"
@@ -63,6 +64,7 @@ Json TrainConfig::to_json() const {
               {"weight_decay", weight_decay},
               {"epochs", epochs},
               {"batch_size", batch_size},
+              {"gradient_accumulation_steps", gradient_accumulation_steps},
               {"eval_batch_size", eval_batch_size},
               {"warmup_steps", warmup_steps},
               {"max_grad_norm", max_grad_norm},
@@ -70,14 +72,15 @@ Json TrainConfig::to_json() const {
               {"padding", data::to_string(padding)},
               {"max_length", max_length},
               {"device", device},
-              {"autocast", autocast}};
+              {"autocast", to_string(autocast)}};
 }
 
 TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
   TrainConfig c;
   static const std::set<std::string> known{
       "method", "lora", "loraplus_ratio", "loraplus_lr_embedding", "loraplus_decay",
-      "learning_rate", "weight_decay", "epochs", "batch_size", "eval_batch_size", "warmup_steps",
+      "learning_rate", "weight_decay", "epochs", "batch_size", "gradient_accumulation_steps",
+      "eval_batch_size", "warmup_steps",
       "max_grad_norm", "seed", "padding", "max_length", "device", "autocast"};
   for (auto& [key, value] : j.items())
     if (!known.count(key)) throw ConfigError("unknown key \"" + key + "\"", where, "a TrainConfig field");
@@ -112,6 +115,7 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
   get("weight_decay", c.weight_decay);
   get("epochs", c.epochs);
   get("batch_size", c.batch_size);
+  get("gradient_accumulation_steps", c.gradient_accumulation_steps);
   get("eval_batch_size", c.eval_batch_size);
   get("warmup_steps", c.warmup_steps);
   get("max_grad_norm", c.max_grad_norm);
@@ -119,7 +123,7 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
   if (j.contains("padding")) c.padding = data::parse_padding(j["padding"], where);
   get("max_length", c.max_length);
   get("device", c.device);
-  get("autocast", c.autocast);
+  if (j.contains("autocast")) c.autocast = parse_autocast(j["autocast"].get<std::string>(), where);
   c.validate();
   return c;
 }
@@ -132,19 +136,19 @@ void TrainConfig::validate() const {
   need(weight_decay >= 0, "weight_decay", ">= 0");
   need(epochs >= 1, "epochs", ">= 1");
   need(batch_size >= 1, "batch_size", ">= 1");
+  need(gradient_accumulation_steps >= 1, "gradient_accumulation_steps", ">= 1");
   need(eval_batch_size >= 1, "eval_batch_size", ">= 1");
   need(warmup_steps >= 0, "warmup_steps", ">= 0");
   need(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
   need(max_length >= 2, "max_length", ">= 2");
   need(loraplus_ratio > 0, "loraplus_ratio", "> 0");
-  // Mixed precision is not wired into the step yet: refuse it rather than ignore it.
-  need(autocast == "none", "autocast", "none (bf16/fp16 autocast is not implemented yet)");
+  std::optional<torch::Device> d;
   try {
-    torch::Device d(device);
-    (void)d;
+    d.emplace(device);
   } catch (const c10::Error&) {
     throw ConfigError("unknown device \"" + device + "\"", "device", "cpu, cuda or cuda:N");
   }
+  check_autocast(autocast, *d);
   if (method != Method::full) lora.validate();
 }
 
@@ -171,33 +175,58 @@ void apply_schedule(optim::AdamW& optimizer, const optim::LinearSchedule& schedu
 }
 
 StepResult train_step(model::DistilBertForSequenceClassification& model, optim::AdamW& optimizer,
-                      const data::Batch& batch, double max_grad_norm) {
+                      const std::vector<data::Batch>& micro_batches, const StepOptions& options) {
   const torch::Device device = optimizer.parameters().empty()
                                    ? torch::Device(torch::kCPU)
                                    : optimizer.parameters().front().device();
-  torch::Tensor logits = model->forward(batch.input_ids.to(device), batch.attention_mask.to(device));
-  // DistilBertForSequenceClassification.forward, single_label_classification: CrossEntropyLoss().
-  torch::Tensor loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32),
-                                                            batch.labels.to(device));
   StepResult r;
-  r.loss = loss.item<double>();
-  if (!std::isfinite(r.loss)) throw NonFiniteError("the loss is " + std::to_string(r.loss));
-  loss.backward();
+  for (const data::Batch& batch : micro_batches) {
+    torch::Tensor loss;
+    {
+      AutocastGuard autocast(options.autocast, device);
+      torch::Tensor logits =
+          model->forward(batch.input_ids.to(device), batch.attention_mask.to(device));
+      // DistilBertForSequenceClassification.forward, single_label_classification:
+      // CrossEntropyLoss() (computed in float32 also under autocast).
+      loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32),
+                                                  batch.labels.to(device));
+    }
+    const double value = loss.item<double>();
+    if (!std::isfinite(value)) {
+      optimizer.zero_grad();
+      throw NonFiniteError("the loss is " + std::to_string(value));
+    }
+    r.loss += value / static_cast<double>(micro_batches.size());
+    // accelerate's Accelerator.backward: loss / gradient_accumulation_steps, then the
+    // GradScaler's scale (transformers 4.46.3 passes num_steps to accelerate's plugin).
+    torch::Tensor scaled = loss / static_cast<double>(options.accumulation_steps);
+    if (options.scaler != nullptr) scaled = options.scaler->scale_loss(scaled);
+    scaled.backward();
+  }
   auto params = optimizer.parameters();
-  r.grad_norm = max_grad_norm > 0 ? optim::clip_grad_norm(params, max_grad_norm)
-                                  : optim::grad_norm(params);
+  const bool found_inf = options.scaler != nullptr && options.scaler->unscale(params);
+  r.grad_norm = options.max_grad_norm > 0 ? optim::clip_grad_norm(params, options.max_grad_norm)
+                                          : optim::grad_norm(params);
+  if (found_inf) {
+    // GradScaler.step skips the optimizer; update() backs the scale off.
+    r.skipped = true;
+    optimizer.zero_grad();
+    options.scaler->update(true);
+    return r;
+  }
   if (!std::isfinite(r.grad_norm)) {
     optimizer.zero_grad();
     throw NonFiniteError("the gradient norm is " + std::to_string(r.grad_norm));
   }
   optimizer.step();
+  if (options.scaler != nullptr) options.scaler->update(false);
   optimizer.zero_grad();
   return r;
 }
 
 EvalResult evaluate(model::DistilBertForSequenceClassification& model, const data::TokenRows& rows,
                     std::int64_t batch_size, data::Padding padding, std::int64_t max_length,
-                    const torch::Device& device) {
+                    const torch::Device& device, Autocast autocast) {
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard no_grad;
@@ -214,8 +243,12 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
   std::int64_t correct = 0;
   for (std::int64_t b = 0; b < batches.num_batches(); ++b) {
     data::Batch batch = batches.batch(0, b);
-    torch::Tensor logits = model->forward(batch.input_ids.to(device), batch.attention_mask.to(device))
-                               .to(torch::kCPU, torch::kFloat32);
+    torch::Tensor logits;
+    {
+      AutocastGuard guard(autocast, device);
+      logits = model->forward(batch.input_ids.to(device), batch.attention_mask.to(device));
+    }
+    logits = logits.to(torch::kCPU, torch::kFloat32);
     loss_sum += torch::nn::functional::cross_entropy(
                     logits, batch.labels,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
@@ -323,28 +356,52 @@ RunResult Trainer::run() {
   bo.seed = config_.seed;
   bo.pad_id = static_cast<std::int32_t>(model_->config.pad_token_id);
   data::Batcher batches(train_, bo);
+  // transformers 4.46.3 Trainer: num_update_steps_per_epoch = max(len_dataloader // gas, 1),
+  // max_steps = epochs * that; training stops once global_step reaches max_steps.
   const std::int64_t per_epoch = batches.num_batches();
-  optim::LinearSchedule schedule(per_epoch * config_.epochs, config_.warmup_steps);
+  const std::int64_t accumulation = config_.gradient_accumulation_steps;
+  const std::int64_t max_steps = std::max<std::int64_t>(per_epoch / accumulation, 1) * config_.epochs;
+  optim::LinearSchedule schedule(max_steps, config_.warmup_steps);
+  std::optional<optim::GradScaler> scaler;
+  if (config_.autocast == Autocast::fp16) scaler.emplace();
 
   TrainingProgress at;
   if (options_.resume && load_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, at))
     dir.truncate_metrics_after(at.global_step);
   else
     dir.truncate_metrics_after(0);
+  if (scaler && at.loss_scale > 0) scaler->set_state(at.loss_scale, at.loss_scale_growth_tracker);
+  auto save = [&](const TrainingProgress& progress) {
+    TrainingProgress p = progress;
+    if (scaler) {
+      p.loss_scale = scaler->scale();
+      p.loss_scale_growth_tracker = scaler->growth_tracker();
+    }
+    save_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, p, options_.keep_checkpoints);
+  };
 
   const std::int64_t trainable = model::count_parameters(*model_, /*trainable_only=*/true);
   const std::int64_t total = model::count_parameters(*model_);
   log_info(std::string("run ") + dir.hash() + ": " + to_string(config_.method) + ", " +
            std::to_string(trainable) + " of " + std::to_string(total) + " parameters train, " +
-           std::to_string(per_epoch * config_.epochs) + " steps; record in " + dir.path().string());
+           std::to_string(max_steps) + " steps; record in " + dir.path().string());
 
+  StepOptions step_options;
+  step_options.max_grad_norm = config_.max_grad_norm;
+  step_options.accumulation_steps = accumulation;
+  step_options.autocast = config_.autocast;
+  step_options.scaler = scaler ? &*scaler : nullptr;
   model_->train();
-  for (; at.epoch < config_.epochs; ++at.epoch, at.next_batch = 0) {
+  for (; at.epoch < config_.epochs && at.global_step < max_steps; ++at.epoch, at.next_batch = 0) {
     ProgressBar bar("epoch " + std::to_string(at.epoch + 1) + "/" + std::to_string(config_.epochs),
-                    per_epoch - at.next_batch, "steps");
-    for (std::int64_t b = at.next_batch; b < per_epoch; ++b) {
+                    per_epoch - at.next_batch, "batches");
+    std::int64_t b = at.next_batch;
+    while (b < per_epoch && at.global_step < max_steps) {
+      // An update after every `accumulation` micro-batches and after the epoch's last one.
+      const std::int64_t group = std::min(accumulation, per_epoch - b);
       auto t0 = std::chrono::steady_clock::now();
-      data::Batch batch = batches.batch(at.epoch, b);
+      std::vector<data::Batch> micro_batches;
+      for (std::int64_t i = 0; i < group; ++i) micro_batches.push_back(batches.batch(at.epoch, b + i));
       at.data_time += seconds_since(t0);
       t0 = std::chrono::steady_clock::now();
       apply_schedule(optimizer, schedule);
@@ -352,7 +409,7 @@ RunResult Trainer::run() {
       for (const auto& g : optimizer.groups()) lrs.push_back(g.lr);
       StepResult r;
       try {
-        r = train_step(model_, optimizer, batch, config_.max_grad_norm);
+        r = train_step(model_, optimizer, micro_batches, step_options);
       } catch (const NonFiniteError& e) {
         throw NonFiniteError(e.problem() + "; the last checkpoint is kept in " +
                                  dir.checkpoint_dir().string(),
@@ -360,23 +417,30 @@ RunResult Trainer::run() {
                                  std::to_string(at.global_step + 1),
                              "finite values: lower the learning rate or check the data");
       }
-      schedule.step();
+      if (!r.skipped) schedule.step();  // a skipped fp16 step leaves the schedule where it was
       ++at.global_step;
-      at.next_batch = b + 1;
+      b += group;
+      at.next_batch = b;
+      for (const auto& mb : micro_batches) at.examples += mb.labels.size(0);
       at.train_time += seconds_since(t0);
-      dir.append_metrics(Json{{"type", "step"},
-                              {"step", at.global_step},
-                              {"epoch", at.epoch + double(b + 1) / double(per_epoch)},
-                              {"loss", r.loss},
-                              {"grad_norm", r.grad_norm},
-                              {"lr", lrs}});
-      bar.advance();
+      Json record{{"type", "step"},
+                  {"step", at.global_step},
+                  {"epoch", at.epoch + double(b) / double(per_epoch)},
+                  {"loss", r.loss},
+                  {"grad_norm", r.grad_norm},
+                  {"lr", lrs}};
+      if (scaler) {
+        record["loss_scale"] = scaler->scale();
+        record["skipped"] = r.skipped;
+      }
+      dir.append_metrics(record);
+      bar.advance(group);
       bar.set_postfix("loss " + std::to_string(r.loss).substr(0, 6));
-      const bool epoch_end = b + 1 == per_epoch;
+      const bool epoch_end = b == per_epoch || at.global_step == max_steps;
       const bool interrupt = options_.interrupt_after_steps == at.global_step;
       if (!epoch_end && (interrupt || (options_.checkpoint_every > 0 &&
                                        at.global_step % options_.checkpoint_every == 0)))
-        save_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, at, options_.keep_checkpoints);
+        save(at);
       if (interrupt && !epoch_end)
         throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
                                   dir.path().string());
@@ -384,11 +448,11 @@ RunResult Trainer::run() {
     bar.finish();
     auto t0 = std::chrono::steady_clock::now();
     EvalResult ev = evaluate(model_, eval_, config_.eval_batch_size, config_.padding,
-                             config_.max_length, device);
+                             config_.max_length, device, config_.autocast);
     at.eval_time += seconds_since(t0);
     dir.append_metrics(Json{{"type", "eval"},
                             {"step", at.global_step},
-                            {"epoch", at.epoch + 1},
+                            {"epoch", at.epoch + double(b) / double(per_epoch)},
                             {"eval_loss", ev.loss},
                             {"eval_accuracy", ev.accuracy},
                             {"eval_macro_f1", ev.macro_f1},
@@ -398,8 +462,9 @@ RunResult Trainer::run() {
     TrainingProgress next = at;
     next.epoch = at.epoch + 1;
     next.next_batch = 0;
-    save_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, next, options_.keep_checkpoints);
-    if (options_.interrupt_after_steps == at.global_step && next.epoch < config_.epochs)
+    save(next);
+    if (options_.interrupt_after_steps == at.global_step && next.epoch < config_.epochs &&
+        at.global_step < max_steps)
       throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
                                 dir.path().string());
   }
@@ -414,8 +479,8 @@ RunResult Trainer::run() {
                {"train_time_s", at.train_time},
                {"eval_time_s", at.eval_time},
                {"data_time_s", at.data_time},
-               {"train_samples_per_s",
-                at.train_time > 0 ? double(train_.size() * config_.epochs) / at.train_time : 0.0},
+               {"train_examples", at.examples},
+               {"train_samples_per_s", at.train_time > 0 ? double(at.examples) / at.train_time : 0.0},
                {"trainable_parameters", trainable},
                {"total_parameters", total},
                {"peak_rss_mib", peak_rss_mib()},

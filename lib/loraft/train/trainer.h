@@ -17,8 +17,10 @@
 #include "loraft/io/json.h"
 #include "loraft/model/distilbert.h"
 #include "loraft/optim/adamw.h"
+#include "loraft/optim/grad_scaler.h"
 #include "loraft/optim/param_groups.h"
 #include "loraft/optim/schedule.h"
+#include "loraft/train/precision.h"
 
 namespace loraft::train {
 
@@ -46,7 +48,10 @@ struct TrainConfig {
   double learning_rate = 5e-5;                   ///< peak learning rate
   double weight_decay = 0.01;                    ///< decoupled, Trainer's decay groups
   std::int64_t epochs = 3;                       ///< passes over the training rows
-  std::int64_t batch_size = 16;                  ///< training batch
+  std::int64_t batch_size = 16;                  ///< training batch (one micro-batch)
+  /// Micro-batches per optimizer step (TrainingArguments `gradient_accumulation_steps`); see
+  /// Trainer for how an epoch that does not divide evenly ends.
+  std::int64_t gradient_accumulation_steps = 1;
   std::int64_t eval_batch_size = 16;             ///< evaluation batch
   std::int64_t warmup_steps = 0;                 ///< linear warm-up, then linear decay to 0
   double max_grad_norm = 1.0;                    ///< clipping (0 disables)
@@ -54,13 +59,14 @@ struct TrainConfig {
   data::Padding padding = data::Padding::longest;  ///< how batches are padded
   std::int64_t max_length = 128;                 ///< tokens per row (cache and padding)
   std::string device = "cpu";                    ///< "cpu", "cuda", "cuda:1"
-  std::string autocast = "none";                 ///< mixed precision; only "none" so far
+  Autocast autocast = Autocast::none;            ///< mixed precision of the forward passes
 
   /// Plain JSON of every field (for run records and the run folder's hash).
   io::Json to_json() const;
   /// Reads what to_json() writes; missing keys keep their defaults, unknown keys are an error.
   static TrainConfig from_json(const io::Json& json, const std::string& where);
-  /// ConfigError for impossible values (non-positive sizes, negative lr, unknown device).
+  /// ConfigError for impossible values (non-positive sizes, negative lr, unknown device,
+  /// fp16 without CUDA).
   void validate() const;
 };
 
@@ -96,10 +102,11 @@ struct EvalResult {
   std::int64_t examples = 0;  ///< rows evaluated
 };
 
-/// Evaluates `model` (in eval mode, without gradients) on every row of `rows`.
+/// Evaluates `model` (in eval mode, without gradients, under `autocast` as the Trainer's
+/// prediction_step) on every row of `rows`.
 EvalResult evaluate(model::DistilBertForSequenceClassification& model, const data::TokenRows& rows,
                     std::int64_t batch_size, data::Padding padding, std::int64_t max_length,
-                    const torch::Device& device = torch::kCPU);
+                    const torch::Device& device = torch::kCPU, Autocast autocast = Autocast::none);
 
 /// Prepares `model` for `config.method` (LoRA injection for lora/loraplus, seeded from
 /// config.seed; every parameter trainable for full) and returns the optimizer's parameter
@@ -107,19 +114,34 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
 std::vector<optim::ParamGroup> prepare_model(model::DistilBertForSequenceClassification& model,
                                              const TrainConfig& config);
 
-/// What one optimizer step measured.
-struct StepResult {
-  double loss = 0.0;       ///< mean cross-entropy of the batch, before the update
-  double grad_norm = 0.0;  ///< 2-norm of all gradients before clipping
+/// How train_step() turns micro-batches into one update.
+struct StepOptions {
+  double max_grad_norm = 1.0;             ///< clipping (0 disables)
+  /// Each micro-batch's mean loss is divided by this before backward (accelerate's
+  /// `backward` with the Trainer's gradient_accumulation_steps), also when fewer micro-batches
+  /// make up the step, as at the end of an epoch that does not divide evenly.
+  std::int64_t accumulation_steps = 1;
+  Autocast autocast = Autocast::none;     ///< precision of the forward passes
+  optim::GradScaler* scaler = nullptr;    ///< loss scaling (fp16), or none
 };
 
-/// One Trainer step on one batch (transformers 4.46.3 `Trainer._inner_training_loop`, without
-/// accumulation): forward in the model's current mode, mean cross-entropy, backward,
-/// clip_grad_norm_(max_grad_norm) when positive, AdamW step, zero the gradients. The caller
-/// sets the learning rate first (see apply_schedule()). NonFiniteError (before any update)
-/// if the loss or the gradient norm is not finite.
+/// What one optimizer step measured.
+struct StepResult {
+  double loss = 0.0;       ///< mean over the micro-batches of their mean cross-entropy, before the update
+  double grad_norm = 0.0;  ///< 2-norm of all (unscaled) gradients before clipping
+  bool skipped = false;    ///< fp16: gradients not finite, no update, the loss scale backed off
+};
+
+/// One Trainer update (transformers 4.46.3 `Trainer._inner_training_loop` and
+/// `training_step`): for each micro-batch a forward under options.autocast in the model's
+/// current mode, mean cross-entropy in float32, backward of loss / accumulation_steps (times
+/// the loss scale with a scaler); then unscale, clip_grad_norm_(max_grad_norm) when positive,
+/// AdamW step (skipped with non-finite gradients under a scaler, as GradScaler.step), zero
+/// the gradients. The caller sets the learning rate first (see apply_schedule()).
+/// NonFiniteError (before any update) if a loss is not finite, or without a scaler if the
+/// gradient norm is not finite.
 StepResult train_step(model::DistilBertForSequenceClassification& model, optim::AdamW& optimizer,
-                      const data::Batch& batch, double max_grad_norm);
+                      const std::vector<data::Batch>& micro_batches, const StepOptions& options);
 
 /// Sets each group's lr to initial_lr x the schedule's current factor.
 void apply_schedule(optim::AdamW& optimizer, const optim::LinearSchedule& schedule);
@@ -134,6 +156,12 @@ struct RunResult {
 /// One fine-tuning run over tokenised rows, recorded in a run folder (see RunDirectory).
 /// When it finishes, `final/` in the run folder holds the result: a PEFT adapter folder
 /// (LoRA, LoRA+) or a transformers checkpoint folder (full fine-tuning).
+///
+/// Gradient accumulation follows transformers 4.46.3: the schedule has
+/// `epochs x max(batches_per_epoch / accumulation, 1)` steps; an update happens after every
+/// `accumulation` micro-batches and after the last micro-batch of an epoch (a shorter group,
+/// its losses still divided by `accumulation`); the run stops as soon as the schedule's steps
+/// are done, even inside a later epoch, and evaluates at the end of that epoch.
 ///
 /// Resume is exact: the batches of every epoch are a pure function of the seed, and a
 /// checkpoint holds the trainable weights, the optimizer moments, the schedule position, the
