@@ -78,6 +78,24 @@ TEST(LoraftTrain, FinishedRunIsReusedAndConfigFileIsOverriddenByFlags) {
   EXPECT_EQ(Json::parse(with_file.out)["run_dir"], Json::parse(first.out)["run_dir"]);
 }
 
+TEST(LoraftTrain, AccumulationAndBf16FromTheCommandLine) {
+  testing::ScratchDir dir;
+  // 256 rows / batch 16 = 16 batches; groups of 3: 5 full groups and one of 1, but the
+  // Trainer's schedule has 16 / 3 = 5 steps and stops there.
+  auto r = train(dir, "lora", {"--gradient-accumulation-steps", "3", "--autocast", "bf16"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  const fs::path run = Json::parse(r.out)["run_dir"].get<std::string>();
+  Json summary = io::read_json(run / "summary.json");
+  EXPECT_EQ(summary["steps"], 5);
+  EXPECT_EQ(summary["train_examples"], 240);
+  Json config = io::read_json(run / "config.json");
+  EXPECT_EQ(config["train"]["gradient_accumulation_steps"], 3);
+  EXPECT_EQ(config["train"]["autocast"], "bf16");
+  auto fp16 = train(dir, "lora", {"--autocast", "fp16"});
+  EXPECT_EQ(fp16.exit_code, 2);
+  EXPECT_NE(fp16.err.find("CUDA"), std::string::npos) << fp16.err;
+}
+
 TEST(LoraftTrain, BadInputIsOneLineAndStatusTwo) {
   testing::ScratchDir dir;
   auto r = train(dir, "adapters");
