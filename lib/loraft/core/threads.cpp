@@ -1,6 +1,7 @@
 #include "loraft/core/threads.h"
 
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 
 #include <algorithm>
 #include <atomic>
@@ -32,6 +33,11 @@ int default_num_threads() {
 int configure_threads(int n) {
   if (n <= 0) n = default_num_threads();
   at::set_num_threads(n);
+  // LibTorch sets OpenMP's (and MKL's) threads, not those of an OpenBLAS it calls for GEMMs
+  // (Debian's libtorch), which would otherwise start one thread per core.
+  using SetThreads = void (*)(int);
+  if (auto* set_openblas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
+    set_openblas(n);
   g_threads = n;
   return n;
 }

@@ -12,7 +12,8 @@ namespace loraft {
 int default_num_threads();
 
 /// Sets LibTorch's intra-op thread count (and loraft's own pool size) to `n`, or to
-/// default_num_threads() when `n` <= 0. Debian's LibTorch otherwise runs on one thread.
+/// default_num_threads() when `n` <= 0, and OpenBLAS's thread count when LibTorch calls
+/// OpenBLAS. Debian's LibTorch otherwise runs on one thread.
 /// Returns the count in force afterwards.
 int configure_threads(int n = 0);
 
