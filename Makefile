@@ -47,8 +47,8 @@ clean:
 PRETRAIN_IMDB ?= data/full/imdb
 PRETRAIN_OUT ?= data/models/mini-distilbert
 PRETRAIN_FLAGS ?= --layers 4 --dim 128 --heads 2 --hidden-dim 512 --max-positions 128 \
-	--block-size 128 --validation-percent 1 --max-steps 1800 --batch-size 32 --lr 1e-3 \
-	--warmup-steps 100 --seed 42 --threads 1 --checkpoint-every 300
+	--block-size 128 --validation-percent 1 --max-steps 6000 --batch-size 8 --lr 1e-3 \
+	--warmup-steps 200 --seed 42 --threads 1 --checkpoint-every 500
 
 pretrain: build
 	@test -d $(PRETRAIN_IMDB) || { echo "make pretrain: $(PRETRAIN_IMDB) missing: run scripts/fetch-data.sh imdb (offline: --mirror ARCHIVE)" >&2; exit 2; }

@@ -77,31 +77,23 @@ int pretrain_main(Flags& f) {
   f.train.masking.mask_token_id = tokenizer.mask_id();
   f.train.masking.vocab_size = static_cast<std::int64_t>(tokenizer.vocab().size());
 
-  // run_mlm tokenises every text whole (no truncation) with its special tokens, then groups.
-  loraft::data::TokenCacheOptions cache;
-  if (!f.cache_dir.empty()) cache.folder = f.cache_dir;
-  cache.truncation = false;
-  cache.max_length = static_cast<int>(f.block_size);
+  const fs::path cache_folder =
+      f.cache_dir.empty() ? loraft::data::default_token_cache_folder() : fs::path(f.cache_dir);
   loraft::train::MlmBlocks train, heldout;
   train.block_size = heldout.block_size = f.block_size;
+  std::vector<loraft::train::MlmBlocks> heldout_of_source;
   Json sources = Json::array();
   for (const std::string& spec : f.corpus) {
-    auto dataset = loraft::data::read_dataset(loraft::data::parse_dataset_spec(spec, "--corpus"));
-    loraft::train::check_not_test_split(dataset.name, "--corpus " + spec);
-    auto rows = loraft::data::load_or_build(dataset, tokenizer, cache);
-    auto split = loraft::train::split_validation(rows.rows, f.validation_percent);
-    auto t = loraft::train::group_texts(split.train, f.block_size, f.map_batch_size);
-    auto h = loraft::train::group_texts(split.heldout, f.block_size, f.map_batch_size);
-    std::cerr << "corpus: " << dataset.name << " " << dataset.size() << " texts, " << rows.tokens()
-              << " tokens (" << (rows.hit ? "cached" : "tokenised") << "): " << t.size() << " training and "
-              << h.size() << " held-out blocks\n";
-    train.append(t);
-    heldout.append(h);
-    sources.push_back(Json{{"name", dataset.name},
-                           {"source_sha256", dataset.source_sha256},
-                           {"content_sha256", dataset.content_sha256()},
-                           {"texts", dataset.size()},
-                           {"tokens", rows.tokens()}});
+    auto source = loraft::train::prepare_mlm_source(spec, tokenizer, cache_folder, f.validation_percent,
+                                                    f.block_size, f.map_batch_size, "--corpus");
+    std::cerr << "corpus: " << source.identity["name"].get<std::string>() << " "
+              << source.identity["texts"] << " texts, " << source.identity["tokens"] << " tokens ("
+              << (source.cached ? "cached" : "tokenised") << "): " << source.train.size()
+              << " training and " << source.heldout.size() << " held-out blocks\n";
+    train.append(source.train);
+    heldout.append(source.heldout);
+    heldout_of_source.push_back(source.heldout);
+    sources.push_back(source.identity);
   }
 
   loraft::model::DistilBertForMaskedLM model{nullptr};
@@ -152,11 +144,37 @@ int pretrain_main(Flags& f) {
     loraft::train::save_masked_lm(out, trained, f.dtype == "float16" ? torch::kFloat16 : torch::kFloat32);
     loraft::io::write_file_atomic(out / "vocab.txt", loraft::io::read_file(f.vocab));
     auto reloaded = loraft::model::load_masked_lm(out);
+    const auto eval_seed = result.summary["eval_seed"].get<std::uint64_t>();
     auto ev = loraft::train::evaluate_mlm(reloaded, heldout, f.train.eval_batch_size, f.train.masking,
-                                          result.summary["eval_seed"].get<std::uint64_t>());
+                                          eval_seed);
     report["out"] = out.string();
     report["out_eval_loss"] = ev.loss;
     report["out_eval_perplexity"] = ev.perplexity;
+    // Each source's held-out blocks evaluated alone (block indices from 0), so that anyone
+    // with that source can check the folder: it is how tests check the shipped model on the
+    // AG News sample it was pretrained with.
+    Json per_source = Json::array();
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+      auto e = loraft::train::evaluate_mlm(reloaded, heldout_of_source[i], f.train.eval_batch_size,
+                                           f.train.masking, eval_seed);
+      per_source.push_back(Json{{"name", sources[i]["name"]},
+                                {"heldout_blocks", e.blocks},
+                                {"masked_tokens", e.masked_tokens},
+                                {"eval_loss", e.loss}});
+    }
+    Json record{{"run", result.run_dir.filename().string()},
+                {"run_config", pretrainer.run_config()},
+                {"dtype", f.dtype},
+                {"threads", loraft::num_threads()},
+                {"steps", result.summary["steps"]},
+                {"train_time_s", result.summary["train_time_s"]},
+                {"eval_seed", eval_seed},
+                {"heldout", {{"eval_loss", ev.loss},
+                             {"eval_perplexity", ev.perplexity},
+                             {"masked_tokens", ev.masked_tokens},
+                             {"unigram_perplexity", result.summary["unigram_baseline"]["perplexity"]}}},
+                {"heldout_per_source", per_source}};
+    loraft::io::write_file_atomic(out / "pretraining.json", record.dump(2) + "\n");
   }
   std::cout << report.dump() << "\n";
   return 0;

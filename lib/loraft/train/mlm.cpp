@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "loraft/core/error.h"
+#include "loraft/data/source.h"
 
 namespace loraft::train {
 
@@ -90,6 +91,31 @@ void check_not_test_split(const std::string& dataset_name, const std::string& wh
   if (lower.find("test") != std::string::npos)
     throw ConfigError("\"" + dataset_name + "\" is a test split; pretraining must never see test rows",
                       where, "a training split (imdb:<root>:train, ag_news:<train.csv>)");
+}
+
+MlmSource prepare_mlm_source(const std::string& spec, const text::BertTokenizer& tokenizer,
+                             const std::filesystem::path& cache_folder, double validation_percent,
+                             std::int64_t block_size, std::int64_t map_batch_size,
+                             const std::string& where) {
+  auto dataset = data::read_dataset(data::parse_dataset_spec(spec, where));
+  check_not_test_split(dataset.name, where + " " + spec);
+  // run_mlm's tokenize_function: tokenizer(texts, return_special_tokens_mask=True), whole.
+  data::TokenCacheOptions cache;
+  cache.folder = cache_folder;
+  cache.truncation = false;
+  cache.max_length = static_cast<int>(block_size);
+  auto rows = data::load_or_build(dataset, tokenizer, cache);
+  auto split = split_validation(rows.rows, validation_percent);
+  MlmSource out;
+  out.train = group_texts(split.train, block_size, map_batch_size);
+  out.heldout = group_texts(split.heldout, block_size, map_batch_size);
+  out.cached = rows.hit;
+  out.identity = io::Json{{"name", dataset.name},
+                          {"source_sha256", dataset.source_sha256},
+                          {"content_sha256", dataset.content_sha256()},
+                          {"texts", dataset.size()},
+                          {"tokens", rows.tokens()}};
+  return out;
 }
 
 MaskedBatch mask_tokens(const torch::Tensor& input_ids, const torch::Tensor& special_tokens_mask,

@@ -12,7 +12,10 @@
 #include <torch/torch.h>
 
 #include "loraft/data/batcher.h"
+#include "loraft/data/token_cache.h"
+#include "loraft/io/json.h"
 #include "loraft/model/distilbert.h"
+#include "loraft/text/bert_tokenizer.h"
 
 namespace loraft::train {
 
@@ -64,6 +67,24 @@ CorpusSplit split_validation(const data::TokenRows& rows, double percent = 5.0);
 /// `imdb/test`, `ag_news/test`, `imdb/test[500@1]`) names a test split: a pretraining corpus
 /// that saw test rows would leak them into every later fine-tuning comparison.
 void check_not_test_split(const std::string& dataset_name, const std::string& where);
+
+/// One source of a pretraining corpus, prepared as run_mlm.py prepares a data set.
+struct MlmSource {
+  MlmBlocks train;    ///< blocks of the training part
+  MlmBlocks heldout;  ///< blocks of the held-out part (the source's first rows)
+  io::Json identity;  ///< name, source_sha256, content_sha256, texts, tokens
+  bool cached = false;  ///< the token cache already held the tokenised texts
+};
+
+/// Reads the data set `spec` names (data::parse_dataset_spec() forms; test splits refused),
+/// tokenises every text whole with its special tokens through the token cache in
+/// `cache_folder` (no truncation, as run_mlm's `tokenize_function`), splits it with
+/// split_validation(`validation_percent`) and groups both parts with
+/// group_texts(`block_size`, `map_batch_size`). Errors name `where` (a flag, a file).
+MlmSource prepare_mlm_source(const std::string& spec, const text::BertTokenizer& tokenizer,
+                             const std::filesystem::path& cache_folder, double validation_percent,
+                             std::int64_t block_size, std::int64_t map_batch_size,
+                             const std::string& where);
 
 /// The collator's settings (`DataCollatorForLanguageModeling(tokenizer, mlm_probability)`).
 struct MaskingOptions {
