@@ -11,7 +11,6 @@
 #include "loraft/io/file.h"
 #include "loraft/io/safetensors.h"
 #include "loraft/model/checkpoint.h"
-#include "loraft/optim/clip.h"
 #include "loraft/optim/param_groups.h"
 #include "loraft/train/checkpoint.h"
 #include "loraft/train/run_directory.h"
@@ -156,25 +155,15 @@ RunResult Pretrainer::run() {
       const double lr = optimizer.groups().front().lr;
       torch::Tensor loss = mlm_loss(model_, batch);
       const double loss_value = loss.item<double>();
-      const std::string where = "epoch " + std::to_string(at.epoch + 1) + ", step " +
-                                std::to_string(at.global_step + 1);
-      const std::string keep = "; the last checkpoint is kept in " + dir.checkpoint_dir().string();
-      if (!std::isfinite(loss_value))
-        throw NonFiniteError("the loss is " + std::to_string(loss_value) + keep, where,
-                             "finite values: lower the learning rate or check the data");
-      loss.backward();
-      // Trainer._inner_training_loop: clip_grad_norm_(max_grad_norm), optimizer.step(),
-      // lr_scheduler.step(), zero_grad() (as train_step() does for fine-tuning).
-      auto params = optimizer.parameters();
-      const double grad_norm = config_.max_grad_norm > 0 ? optim::clip_grad_norm(params, config_.max_grad_norm)
-                                                         : optim::grad_norm(params);
-      if (!std::isfinite(grad_norm)) {
-        optimizer.zero_grad();
-        throw NonFiniteError("the gradient norm is " + std::to_string(grad_norm) + keep, where,
-                             "finite values: lower the learning rate or check the data");
+      double grad_norm = 0;
+      try {
+        if (!std::isfinite(loss_value))
+          throw NonFiniteError("the loss is " + std::to_string(loss_value));
+        loss.backward();
+        grad_norm = optimizer_update(optimizer, config_.max_grad_norm).grad_norm;
+      } catch (const NonFiniteError& e) {
+        throw non_finite_in_run(e, dir.checkpoint_dir(), at.epoch + 1, at.global_step + 1);
       }
-      optimizer.step();
-      optimizer.zero_grad();
       schedule.step();
       ++at.global_step;
       at.next_batch = b + 1;

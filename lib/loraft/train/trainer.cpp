@@ -203,15 +203,24 @@ StepResult train_step(model::DistilBertForSequenceClassification& model, optim::
     if (options.scaler != nullptr) scaled = options.scaler->scale_loss(scaled);
     scaled.backward();
   }
+  const UpdateResult u = optimizer_update(optimizer, options.max_grad_norm, options.scaler);
+  r.grad_norm = u.grad_norm;
+  r.skipped = u.skipped;
+  return r;
+}
+
+UpdateResult optimizer_update(optim::AdamW& optimizer, double max_grad_norm,
+                              optim::GradScaler* scaler) {
   auto params = optimizer.parameters();
-  const bool found_inf = options.scaler != nullptr && options.scaler->unscale(params);
-  r.grad_norm = options.max_grad_norm > 0 ? optim::clip_grad_norm(params, options.max_grad_norm)
-                                          : optim::grad_norm(params);
+  const bool found_inf = scaler != nullptr && scaler->unscale(params);
+  UpdateResult r;
+  r.grad_norm = max_grad_norm > 0 ? optim::clip_grad_norm(params, max_grad_norm)
+                                  : optim::grad_norm(params);
   if (found_inf) {
     // GradScaler.step skips the optimizer; update() backs the scale off.
     r.skipped = true;
     optimizer.zero_grad();
-    options.scaler->update(true);
+    scaler->update(true);
     return r;
   }
   if (!std::isfinite(r.grad_norm)) {
@@ -219,7 +228,7 @@ StepResult train_step(model::DistilBertForSequenceClassification& model, optim::
     throw NonFiniteError("the gradient norm is " + std::to_string(r.grad_norm));
   }
   optimizer.step();
-  if (options.scaler != nullptr) options.scaler->update(false);
+  if (scaler != nullptr) scaler->update(false);
   optimizer.zero_grad();
   return r;
 }
@@ -287,6 +296,13 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
   }
   r.macro_f1 = present > 0 ? f1_sum / present : 0.0;
   return r;
+}
+
+NonFiniteError non_finite_in_run(const NonFiniteError& e, const fs::path& checkpoint_dir,
+                                 std::int64_t epoch, std::int64_t step) {
+  return NonFiniteError(e.problem() + "; the last checkpoint is kept in " + checkpoint_dir.string(),
+                        "epoch " + std::to_string(epoch) + ", step " + std::to_string(step),
+                        "finite values: lower the learning rate or check the data");
 }
 
 double peak_rss_mib() {
@@ -411,11 +427,7 @@ RunResult Trainer::run() {
       try {
         r = train_step(model_, optimizer, micro_batches, step_options);
       } catch (const NonFiniteError& e) {
-        throw NonFiniteError(e.problem() + "; the last checkpoint is kept in " +
-                                 dir.checkpoint_dir().string(),
-                             "epoch " + std::to_string(at.epoch + 1) + ", step " +
-                                 std::to_string(at.global_step + 1),
-                             "finite values: lower the learning rate or check the data");
+        throw non_finite_in_run(e, dir.checkpoint_dir(), at.epoch + 1, at.global_step + 1);
       }
       if (!r.skipped) schedule.step();  // a skipped fp16 step leaves the schedule where it was
       ++at.global_step;

@@ -94,6 +94,11 @@ class NonFiniteError : public Error {
   using Error::Error;
 };
 
+/// `e` restated for a run: at which epoch and step (1-based) it happened, and that the last
+/// checkpoint in `checkpoint_dir` is kept.
+NonFiniteError non_finite_in_run(const NonFiniteError& e, const std::filesystem::path& checkpoint_dir,
+                                 std::int64_t epoch, std::int64_t step);
+
 /// Loss and classification quality over a data set.
 struct EvalResult {
   double loss = 0.0;       ///< mean cross-entropy per example
@@ -132,14 +137,25 @@ struct StepResult {
   bool skipped = false;    ///< fp16: gradients not finite, no update, the loss scale backed off
 };
 
+/// What optimizer_update() did.
+struct UpdateResult {
+  double grad_norm = 0.0;  ///< 2-norm of all (unscaled) gradients before clipping
+  bool skipped = false;    ///< non-finite gradients under a scaler: no update, the scale backed off
+};
+
+/// The Trainer's update once the gradients are in (transformers 4.46.3
+/// `_inner_training_loop`): unscale them when `scaler` is given, clip_grad_norm_(max_grad_norm)
+/// when positive, AdamW step (skipped, as GradScaler.step, when a scaler found non-finite
+/// gradients), zero the gradients. NonFiniteError, gradients dropped and nothing updated,
+/// when the norm is not finite without a scaler.
+UpdateResult optimizer_update(optim::AdamW& optimizer, double max_grad_norm,
+                              optim::GradScaler* scaler = nullptr);
+
 /// One Trainer update (transformers 4.46.3 `Trainer._inner_training_loop` and
 /// `training_step`): for each micro-batch a forward under options.autocast in the model's
 /// current mode, mean cross-entropy in float32, backward of loss / accumulation_steps (times
-/// the loss scale with a scaler); then unscale, clip_grad_norm_(max_grad_norm) when positive,
-/// AdamW step (skipped with non-finite gradients under a scaler, as GradScaler.step), zero
-/// the gradients. The caller sets the learning rate first (see apply_schedule()).
-/// NonFiniteError (before any update) if a loss is not finite, or without a scaler if the
-/// gradient norm is not finite.
+/// the loss scale with a scaler); then optimizer_update(). The caller sets the learning rate
+/// first (see apply_schedule()). NonFiniteError (before any update) if a loss is not finite.
 StepResult train_step(model::DistilBertForSequenceClassification& model, optim::AdamW& optimizer,
                       const std::vector<data::Batch>& micro_batches, const StepOptions& options);
 
