@@ -22,6 +22,26 @@ std::string step_name(std::int64_t step) {
   return buf;
 }
 
+// The default generators whose draws a run consumes: the CPU's, and each CUDA device's
+// (dropout on the GPU draws from those), named "cpu" and "cuda:<i>".
+at::Generator default_generator(const std::string& name) {
+  if (name == "cpu") return at::detail::getDefaultCPUGenerator();
+  if (name.rfind("cuda:", 0) == 0 && torch::cuda::is_available())
+    return at::globalContext().defaultGenerator(torch::Device(name));
+  throw FormatError("generator \"" + name + "\" is not available here", "rng.safetensors",
+                    "cpu, or cuda:<i> on a machine with that device");
+}
+
+io::NamedTensors generator_states() {
+  io::NamedTensors out{{"cpu", default_generator("cpu").get_state()}};
+  const int devices = torch::cuda::is_available() ? static_cast<int>(torch::cuda::device_count()) : 0;
+  for (int i = 0; i < devices; ++i) {
+    const std::string name = "cuda:" + std::to_string(i);
+    out.emplace_back(name, default_generator(name).get_state());
+  }
+  return out;
+}
+
 io::NamedTensors trainable_state(torch::nn::Module& model) {
   io::NamedTensors out;
   for (auto& p : model.named_parameters())
@@ -41,8 +61,7 @@ void save_checkpoint(const fs::path& dir, torch::nn::Module& model,
   fs::create_directories(tmp);
   io::save_safetensors(tmp / "weights.safetensors", trainable_state(model));
   io::save_safetensors(tmp / "optimizer.safetensors", optimizer.state());
-  io::save_safetensors(tmp / "rng.safetensors",
-                       {{"cpu", at::detail::getDefaultCPUGenerator().get_state()}});
+  io::save_safetensors(tmp / "rng.safetensors", generator_states());
   Json state{{"epoch", at.epoch},           {"next_batch", at.next_batch},
              {"global_step", at.global_step}, {"scheduler_steps", schedule.steps_taken()},
              {"train_time_s", at.train_time}, {"eval_time_s", at.eval_time},
@@ -80,8 +99,7 @@ bool load_checkpoint(const fs::path& dir, torch::nn::Module& model, optim::AdamW
       torch::NoGradGuard no_grad;
       for (auto& [name, t] : current) t.copy_(weights.at(name));
       optimizer.load_state({opt_state.begin(), opt_state.end()});
-      at::Generator generator = at::detail::getDefaultCPUGenerator();
-      generator.set_state(rng.at("cpu"));
+      for (auto& [name, state] : rng) default_generator(name).set_state(state);
       schedule.set_steps_taken(state.at("scheduler_steps"));
       at.epoch = state.at("epoch");
       at.next_batch = state.at("next_batch");

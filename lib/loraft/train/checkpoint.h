@@ -27,15 +27,15 @@ struct TrainingProgress {
 };
 
 /// Writes `<dir>/step-<global_step>/` (weights.safetensors with every parameter of `model`
-/// that requires a gradient, optimizer.safetensors, rng.safetensors with the default CPU
-/// generator's state, state.json) into a temporary folder first and renames it into place,
-/// then deletes all but the newest `keep` checkpoints.
+/// that requires a gradient, optimizer.safetensors, rng.safetensors with the states of the
+/// default CPU generator and of each CUDA device's, state.json) into a temporary folder first
+/// and renames it into place, then deletes all but the newest `keep` checkpoints.
 void save_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
                      const optim::AdamW& optimizer, const optim::LinearSchedule& schedule,
                      const TrainingProgress& progress, std::int64_t keep);
 
 /// Restores the newest readable checkpoint under `dir` into `model` (its trainable
-/// parameters), `optimizer`, `schedule`, the default CPU generator and `progress`. A damaged
+/// parameters), `optimizer`, `schedule`, the default generators it saved and `progress`. A damaged
 /// checkpoint is skipped with a warning in favour of an older one. Returns false when there is
 /// none to restore.
 bool load_checkpoint(const std::filesystem::path& dir, torch::nn::Module& model,
