@@ -26,6 +26,7 @@ struct Flags {
   std::string init, out, dtype = "float32", runs_dir = "runs", cache_dir;
   std::int64_t layers = 2, dim = 128, heads = 2, hidden_dim = 512, max_positions = 128;
   std::int64_t block_size = 128, map_batch_size = 1000;
+  double dropout = 0.1;
   double validation_percent = 5.0;
   loraft::train::PretrainConfig train;
   std::int64_t checkpoint_every = 0, keep_checkpoints = 2;
@@ -43,6 +44,7 @@ struct Flags {
     o.optional("heads", heads, "attention heads (fresh model)");
     o.optional("hidden-dim", hidden_dim, "feed-forward size (fresh model)");
     o.optional("max-positions", max_positions, "max_position_embeddings (fresh model)");
+    o.optional("dropout", dropout, "dropout and attention_dropout (fresh model)");
     o.optional("block-size", block_size, "tokens per block (run_mlm max_seq_length)");
     o.optional("map-batch-size", map_batch_size, "texts grouped at a time (datasets.map batch; 0: all)");
     o.optional("validation-percent", validation_percent, "share of each source held out (its first rows)");
@@ -110,6 +112,7 @@ int pretrain_main(Flags& f) {
     config.n_heads = f.heads;
     config.hidden_dim = f.hidden_dim;
     config.max_position_embeddings = f.max_positions;
+    config.dropout = config.attention_dropout = f.dropout;
     config.pad_token_id = tokenizer.pad_id();
     config.validate("model flags");
     model = loraft::model::DistilBertForMaskedLM(config, f.train.seed);
