@@ -1,6 +1,6 @@
-// loraft-cache: reads data sets (aclImdb folders, AG News CSVs, generic tables), tokenises
-// them with the BERT tokenizer and stores the ids in the HDF5 token cache, or finds them
-// there already. One tab-separated line per data set on stdout:
+// loraft-cache: reads data sets (aclImdb folders, AG News CSVs, generic tables; named as
+// loraft-train names them), tokenises them with the BERT tokenizer and stores the ids in the
+// HDF5 token cache, or finds them there already. One tab-separated line per data set on stdout:
 //   dataset  status  rows  tokens  seconds  key  path
 // status is `hit` (reused), `built` (new) or `rebuilt` (an unusable file was replaced).
 
@@ -11,20 +11,14 @@
 
 #include "common/app.h"
 #include "loraft/core/error.h"
-#include "loraft/data/ag_news.h"
-#include "loraft/data/imdb.h"
-#include "loraft/data/table.h"
+#include "loraft/data/source.h"
 #include "loraft/data/token_cache.h"
 #include "loraft/text/bert_tokenizer.h"
 
 namespace {
 
 struct Flags {
-  std::string imdb;
-  std::vector<std::string> splits;
-  std::vector<std::string> ag_news;
-  std::vector<std::string> tables;
-  std::string format = "auto";
+  std::vector<std::string> data;
   std::vector<std::string> text_columns;
   std::string label_column = "label";
   bool no_header = false;
@@ -40,19 +34,17 @@ struct Flags {
   int deflate = 0;
 
   void declare(loraft::app::Options& o) {
-    o.optional("imdb", imdb, "an aclImdb folder (or the folder holding aclImdb/)");
-    o.multiple("split", splits, "IMDB splits to cache (repeatable; default: train and test)");
-    o.multiple("ag-news", ag_news, "an AG News CSV (train.csv, test.csv; repeatable)");
-    o.multiple("table", tables, "a CSV, TSV or JSON-lines file of labelled texts (repeatable)");
-    o.optional("format", format, "--table format: auto (from the extension), csv, tsv or jsonl");
+    o.multiple("data", data,
+               "a data set, repeatable: imdb:<root>:<split>, ag_news:<file.csv>, "
+               "csv:<file>, tsv:<file> or jsonl:<file>");
     o.multiple("text-column", text_columns,
-               "--table text column(s), joined with one space (default: text); without a "
+               "csv/tsv/jsonl text column(s), joined with one space (default: text); without a "
                "header, 0-based indices");
-    o.optional("label-column", label_column, "--table label column; empty for unlabelled texts");
-    o.flag("no-header", no_header, "--table CSV/TSV files have no header row");
-    o.multiple("label-names", label_names, "--table label names, in id order (e.g. neg pos)");
-    o.optional("label-offset", label_offset, "--table: subtracted from integer labels (1 for 1-based)");
-    o.optional("num-labels", num_labels, "--table: number of classes when no names are given (0: from the data)");
+    o.optional("label-column", label_column, "csv/tsv/jsonl label column; empty for unlabelled texts");
+    o.flag("no-header", no_header, "csv/tsv files have no header row");
+    o.multiple("label-names", label_names, "csv/tsv/jsonl label names, in id order (e.g. neg pos)");
+    o.optional("label-offset", label_offset, "csv/tsv/jsonl: subtracted from integer labels (1 for 1-based)");
+    o.optional("num-labels", num_labels, "csv/tsv/jsonl: number of classes when no names are given (0: from the data)");
     o.optional("vocab", vocab, "WordPiece vocab.txt of the tokenizer");
     o.flag("cased", cased, "do not lower-case (BertTokenizer do_lower_case=False)");
     o.optional("cache-dir", cache_dir, "folder of the cache files (LORAFT_CACHE_DIR/tokens when set)");
@@ -64,15 +56,13 @@ struct Flags {
 };
 
 int run(Flags& f) {
-  if (f.imdb.empty() && f.ag_news.empty() && f.tables.empty())
-    throw loraft::ConfigError("no data set given", "command line", "--imdb, --ag-news or --table");
+  if (f.data.empty())
+    throw loraft::ConfigError("no data set given", "command line", "--data imdb:<root>:<split>, ag_news:<file.csv>, ...");
   if (f.max_length <= 0)
     throw loraft::ConfigError("--max-length must be positive, got " + std::to_string(f.max_length),
                               "command line", "e.g. --max-length 128");
   if (f.deflate < 0 || f.deflate > 9)
     throw loraft::ConfigError("--deflate must be 0-9", "command line", "0 (none) to 9");
-  if (f.imdb.empty() && !f.splits.empty())
-    throw loraft::ConfigError("--split without --imdb", "command line", "--imdb DIR --split train");
 
   loraft::text::BertTokenizerOptions to;
   to.do_lower_case = !f.cased;
@@ -84,24 +74,18 @@ int run(Flags& f) {
   co.threads = f.threads;
   co.deflate_level = f.deflate;
 
-  loraft::data::TableOptions table;
-  table.format = loraft::data::parse_table_format(f.format);
-  if (!f.text_columns.empty()) table.text_columns = f.text_columns;
-  table.label_column = f.label_column;
-  table.header = !f.no_header;
-  table.label_names = f.label_names;
-  table.label_offset = f.label_offset;
-  table.num_labels = f.num_labels;
-
   // Read everything first: a bad file is reported before any time goes into tokenising.
   std::vector<loraft::data::Dataset> datasets;
-  if (!f.imdb.empty()) {
-    const std::vector<std::string> splits =
-        f.splits.empty() ? std::vector<std::string>{"train", "test"} : f.splits;
-    for (const auto& s : splits) datasets.push_back(loraft::data::read_imdb(f.imdb, s));
+  for (const auto& spec : f.data) {
+    auto s = loraft::data::parse_dataset_spec(spec, "--data");
+    if (!f.text_columns.empty()) s.table.text_columns = f.text_columns;
+    s.table.label_column = f.label_column;
+    s.table.header = !f.no_header;
+    s.table.label_names = f.label_names;
+    s.table.label_offset = f.label_offset;
+    s.table.num_labels = f.num_labels;
+    datasets.push_back(loraft::data::read_dataset(s));
   }
-  for (const auto& p : f.ag_news) datasets.push_back(loraft::data::read_ag_news_csv(p));
-  for (const auto& p : f.tables) datasets.push_back(loraft::data::read_table(p, table));
 
   std::cout << "dataset\tstatus\trows\ttokens\tseconds\tkey\tpath\n";
   for (const auto& d : datasets) {

@@ -42,9 +42,11 @@ std::vector<std::string> base_args(const ScratchDir& dir) {
 TEST(CacheApp, BuildsThenHits) {
   ScratchDir dir;
   auto args = base_args(dir);
-  for (const char* a : {"--imdb", "", "--split", "test", "--ag-news", ""}) args.push_back(a);
-  args[8] = data_file("samples/imdb").string();
-  args[12] = data_file("samples/ag_news/test.csv").string();
+  for (const std::string& a : {"imdb:" + data_file("samples/imdb").string() + ":test",
+                               "ag_news:" + data_file("samples/ag_news/test.csv").string()}) {
+    args.push_back("--data");
+    args.push_back(a);
+  }
 
   const auto first = run_process(args);
   ASSERT_EQ(first.exit_code, 0) << first.err;
@@ -81,8 +83,7 @@ TEST(CacheApp, Tables) {
   ScratchDir dir;
   write_text(dir / "t.jsonl", "{\"text\": \"hello world\", \"label\": \"pos\"}\n{\"text\": \"bye\", \"label\": \"neg\"}\n");
   auto args = base_args(dir);
-  for (const char* a : {"--table", "", "--label-names", "neg", "pos"}) args.push_back(a);
-  args[8] = (dir / "t.jsonl").string();
+  args.insert(args.end(), {"--data", "jsonl:" + (dir / "t.jsonl").string(), "--label-names", "neg", "pos"});
   const auto r = run_process(args);
   ASSERT_EQ(r.exit_code, 0) << r.err;
   auto rows = rows_of(r.out);
@@ -100,8 +101,8 @@ TEST(CacheApp, ErrorsAndHelp) {
   EXPECT_NE(r.err.find("loraft-cache: error: "), std::string::npos) << r.err;
 
   write_text(dir / "bad.csv", "\"1\",\"unterminated\n");
-  args.push_back("--ag-news");
-  args.push_back((dir / "bad.csv").string());
+  args.push_back("--data");
+  args.push_back("ag_news:" + (dir / "bad.csv").string());
   r = run_process(args);
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("bad.csv:1: unterminated quoted field"), std::string::npos) << r.err;
@@ -109,7 +110,7 @@ TEST(CacheApp, ErrorsAndHelp) {
 
   r = run_process({program("loraft-cache").string(), "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* flag : {"--imdb", "--split", "--ag-news", "--table", "--format", "--text-column",
+  for (const char* flag : {"--data", "--text-column",
                            "--label-column", "--no-header", "--label-names", "--label-offset",
                            "--num-labels", "--vocab", "--cased", "--cache-dir", "--max-length",
                            "--no-truncation", "--threads", "--deflate"})
