@@ -6,6 +6,7 @@
 #include <iostream>
 
 #include "common/app.h"
+#include "common/run_flags.h"
 #include "loraft/core/hash.h"
 #include "loraft/core/threads.h"
 #include "loraft/data/source.h"
@@ -23,15 +24,13 @@ namespace fs = std::filesystem;
 struct Flags {
   std::vector<std::string> corpus;
   std::string vocab = "data/vocab/bert-base-uncased/vocab.txt";
-  std::string init, out, dtype = "float32", runs_dir = "runs", cache_dir;
+  std::string init, out, dtype = "float32";
   std::int64_t layers = 2, dim = 128, heads = 2, hidden_dim = 512, max_positions = 128;
   std::int64_t block_size = 128, map_batch_size = 1000;
   double dropout = 0.1;
   double validation_percent = 5.0;
   loraft::train::PretrainConfig train;
-  std::int64_t checkpoint_every = 0, keep_checkpoints = 2;
-  int threads = 0;
-  bool no_resume = false;
+  loraft::app::RunFlags run;
 
   void declare(loraft::app::Options& o) {
     o.multiple("corpus", corpus,
@@ -61,17 +60,12 @@ struct Flags {
     o.optional("device", train.device, "cpu, cuda or cuda:N");
     o.optional("out", out, "write the result here: config.json, model.safetensors, vocab.txt");
     o.optional("dtype", dtype, "weights in --out: float32 or float16");
-    o.optional("runs-dir", runs_dir, "folder of run records");
-    o.optional("cache-dir", cache_dir, "token cache folder (default .cache/loraft/tokens or $LORAFT_CACHE_DIR/tokens)");
-    o.optional("checkpoint-every", checkpoint_every, "optimizer steps between checkpoints (0: epoch ends)");
-    o.optional("keep-checkpoints", keep_checkpoints, "newest checkpoints kept");
-    o.optional("threads", threads, "CPU threads (0: all cores, or $LORAFT_NUM_THREADS)");
-    o.flag("no-resume", no_resume, "start over even if the run folder has a checkpoint");
+    run.declare(o);
   }
 };
 
 int pretrain_main(Flags& f) {
-  loraft::configure_threads(f.threads);
+  loraft::configure_threads(f.run.threads);
   if (f.corpus.empty()) throw loraft::ConfigError("no corpus given", "--corpus", "at least one training split");
   if (f.dtype != "float32" && f.dtype != "float16")
     throw loraft::ConfigError("unknown dtype \"" + f.dtype + "\"", "--dtype", "float32 or float16");
@@ -79,8 +73,7 @@ int pretrain_main(Flags& f) {
   f.train.masking.mask_token_id = tokenizer.mask_id();
   f.train.masking.vocab_size = static_cast<std::int64_t>(tokenizer.vocab().size());
 
-  const fs::path cache_folder =
-      f.cache_dir.empty() ? loraft::data::default_token_cache_folder() : fs::path(f.cache_dir);
+  const fs::path cache_folder = f.run.cache_folder();
   loraft::train::MlmBlocks train, heldout;
   train.block_size = heldout.block_size = f.block_size;
   std::vector<loraft::train::MlmBlocks> heldout_of_source;
@@ -123,11 +116,7 @@ int pretrain_main(Flags& f) {
                 {"corpus", sources},
                 {"validation_percent", f.validation_percent},
                 {"map_batch_size", f.map_batch_size}};
-  loraft::train::RunOptions run;
-  run.runs_dir = f.runs_dir;
-  run.checkpoint_every = f.checkpoint_every;
-  run.keep_checkpoints = f.keep_checkpoints;
-  run.resume = !f.no_resume;
+  const loraft::train::RunOptions run = f.run.run_options();
   loraft::train::Pretrainer pretrainer(model, train, heldout, f.train, identity, run);
   auto result = pretrainer.run();
   const Json& last = result.summary["final"];

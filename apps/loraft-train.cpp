@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "common/app.h"
+#include "common/run_flags.h"
 #include "loraft/core/hash.h"
 #include "loraft/core/threads.h"
 #include "loraft/data/source.h"
@@ -26,12 +27,11 @@ struct Flags {
 
   loraft::train::TrainConfig train;
   std::string method, padding, loraplus_decay, autocast;
-  std::string model, vocab, train_data, eval_data, config_file, cache_dir, runs_dir = "runs";
+  std::string model, vocab, train_data, eval_data, config_file;
   std::string text_column = "text", label_column = "label";
-  std::int64_t train_limit = 0, eval_limit = 0, checkpoint_every = 0, keep_checkpoints = 2;
+  std::int64_t train_limit = 0, eval_limit = 0;
   std::int64_t num_labels = 0;
-  int threads = 0;
-  bool no_resume = false;
+  loraft::app::RunFlags run;
 
   void declare(loraft::app::Options& o) {
     o.required("model", model, "Hugging Face checkpoint folder (config.json + model.safetensors)");
@@ -65,12 +65,7 @@ struct Flags {
     o.optional("max-length", train.max_length, "tokens per text, [CLS] and [SEP] included");
     o.optional("device", train.device, "cpu, cuda or cuda:N");
     o.optional("autocast", autocast, "mixed precision of the forward passes: none, bf16 (CPU or CUDA) or fp16 (CUDA, loss scaling)");
-    o.optional("runs-dir", runs_dir, "folder of run records");
-    o.optional("cache-dir", cache_dir, "token cache folder (default .cache/loraft/tokens or $LORAFT_CACHE_DIR/tokens)");
-    o.optional("checkpoint-every", checkpoint_every, "optimizer steps between checkpoints (0: epoch ends)");
-    o.optional("keep-checkpoints", keep_checkpoints, "newest checkpoints kept");
-    o.optional("threads", threads, "CPU threads (0: all cores, or $LORAFT_NUM_THREADS)");
-    o.flag("no-resume", no_resume, "start over even if the run folder has a checkpoint");
+    run.declare(o);
   }
 };
 
@@ -88,7 +83,7 @@ Json dataset_identity(const loraft::data::Dataset& d) {
 }
 
 int train_main(Flags& f) {
-  loraft::configure_threads(f.threads);
+  loraft::configure_threads(f.run.threads);
   f.train.method = loraft::train::parse_method(f.method);
   f.train.padding = loraft::data::parse_padding(f.padding, "--padding");
   f.train.loraplus_decay = loraft::optim::parse_loraplus_decay(f.loraplus_decay, "--loraplus-decay");
@@ -102,7 +97,7 @@ int train_main(Flags& f) {
   auto eval_set = read(f.eval_data, f, f.eval_limit, "--eval");
 
   loraft::data::TokenCacheOptions cache;
-  if (!f.cache_dir.empty()) cache.folder = f.cache_dir;
+  cache.folder = f.run.cache_folder();
   cache.max_length = static_cast<int>(f.train.max_length);
   auto train_rows = loraft::data::load_or_build(train_set, tokenizer, cache);
   auto eval_rows = loraft::data::load_or_build(eval_set, tokenizer, cache);
@@ -125,11 +120,7 @@ int train_main(Flags& f) {
                 {"tokenizer", loraft::sha256_hex(tokenizer.fingerprint())},
                 {"train", dataset_identity(train_set)},
                 {"eval", dataset_identity(eval_set)}};
-  loraft::train::RunOptions run;
-  run.runs_dir = f.runs_dir;
-  run.checkpoint_every = f.checkpoint_every;
-  run.keep_checkpoints = f.keep_checkpoints;
-  run.resume = !f.no_resume;
+  const loraft::train::RunOptions run = f.run.run_options();
   loraft::train::Trainer trainer(model, train_rows.rows, eval_rows.rows, f.train, identity, run);
   auto result = trainer.run();
   const Json& last = result.summary["final"];
