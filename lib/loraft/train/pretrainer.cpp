@@ -36,27 +36,19 @@ Json PretrainConfig::to_json() const {
 }
 
 void PretrainConfig::validate() const {
-  auto need = [](bool ok, const char* field, const char* expected) {
-    if (!ok) throw ConfigError(std::string("invalid ") + field, field, expected);
-  };
-  need(learning_rate >= 0, "learning_rate", ">= 0");
-  need(weight_decay >= 0, "weight_decay", ">= 0");
-  need(epochs >= 1, "epochs", ">= 1");
-  need(max_steps >= 0, "max_steps", ">= 0 (0: epochs decide)");
-  need(batch_size >= 1, "batch_size", ">= 1");
-  need(eval_batch_size >= 1, "eval_batch_size", ">= 1");
-  need(warmup_steps >= 0, "warmup_steps", ">= 0");
-  need(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
-  need(masking.mlm_probability > 0 && masking.mlm_probability < 1, "mlm_probability", "in (0, 1)");
-  need(masking.vocab_size >= 1, "vocab_size", ">= 1");
-  need(masking.mask_token_id >= 0 && masking.mask_token_id < masking.vocab_size, "mask_token_id",
+  require(learning_rate >= 0, "learning_rate", ">= 0");
+  require(weight_decay >= 0, "weight_decay", ">= 0");
+  require(epochs >= 1, "epochs", ">= 1");
+  require(max_steps >= 0, "max_steps", ">= 0 (0: epochs decide)");
+  require(batch_size >= 1, "batch_size", ">= 1");
+  require(eval_batch_size >= 1, "eval_batch_size", ">= 1");
+  require(warmup_steps >= 0, "warmup_steps", ">= 0");
+  require(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
+  require(masking.mlm_probability > 0 && masking.mlm_probability < 1, "mlm_probability", "in (0, 1)");
+  require(masking.vocab_size >= 1, "vocab_size", ">= 1");
+  require(masking.mask_token_id >= 0 && masking.mask_token_id < masking.vocab_size, "mask_token_id",
        "an id of the vocabulary");
-  try {
-    torch::Device d(device);
-    (void)d;
-  } catch (const c10::Error&) {
-    throw ConfigError("unknown device \"" + device + "\"", "device", "cpu, cuda or cuda:N");
-  }
+  parse_device(device);
 }
 
 namespace {

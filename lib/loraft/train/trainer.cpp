@@ -129,27 +129,30 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
 }
 
 void TrainConfig::validate() const {
-  auto need = [](bool ok, const char* field, const char* expected) {
-    if (!ok) throw ConfigError(std::string("invalid ") + field, field, expected);
-  };
-  need(learning_rate >= 0, "learning_rate", ">= 0");
-  need(weight_decay >= 0, "weight_decay", ">= 0");
-  need(epochs >= 1, "epochs", ">= 1");
-  need(batch_size >= 1, "batch_size", ">= 1");
-  need(gradient_accumulation_steps >= 1, "gradient_accumulation_steps", ">= 1");
-  need(eval_batch_size >= 1, "eval_batch_size", ">= 1");
-  need(warmup_steps >= 0, "warmup_steps", ">= 0");
-  need(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
-  need(max_length >= 2, "max_length", ">= 2");
-  need(loraplus_ratio > 0, "loraplus_ratio", "> 0");
-  std::optional<torch::Device> d;
-  try {
-    d.emplace(device);
-  } catch (const c10::Error&) {
-    throw ConfigError("unknown device \"" + device + "\"", "device", "cpu, cuda or cuda:N");
-  }
-  check_autocast(autocast, *d);
+  require(learning_rate >= 0, "learning_rate", ">= 0");
+  require(weight_decay >= 0, "weight_decay", ">= 0");
+  require(epochs >= 1, "epochs", ">= 1");
+  require(batch_size >= 1, "batch_size", ">= 1");
+  require(gradient_accumulation_steps >= 1, "gradient_accumulation_steps", ">= 1");
+  require(eval_batch_size >= 1, "eval_batch_size", ">= 1");
+  require(warmup_steps >= 0, "warmup_steps", ">= 0");
+  require(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
+  require(max_length >= 2, "max_length", ">= 2");
+  require(loraplus_ratio > 0, "loraplus_ratio", "> 0");
+  check_autocast(autocast, parse_device(device));
   if (method != Method::full) lora.validate();
+}
+
+void require(bool ok, const char* field, const char* expected) {
+  if (!ok) throw ConfigError(std::string("invalid ") + field, field, expected);
+}
+
+torch::Device parse_device(const std::string& name) {
+  try {
+    return torch::Device(name);
+  } catch (const c10::Error&) {
+    throw ConfigError("unknown device \"" + name + "\"", "device", "cpu, cuda or cuda:N");
+  }
 }
 
 // ----- steps and evaluation ------------------------------------------------------------------

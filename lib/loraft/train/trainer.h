@@ -99,6 +99,13 @@ class NonFiniteError : public Error {
 NonFiniteError non_finite_in_run(const NonFiniteError& e, const std::filesystem::path& checkpoint_dir,
                                  std::int64_t epoch, std::int64_t step);
 
+/// Throws ConfigError("invalid <field>", field, expected) unless `ok`: one line per rule in
+/// the validate() of a training configuration.
+void require(bool ok, const char* field, const char* expected);
+
+/// The torch::Device `name` names ("cpu", "cuda", "cuda:1"); ConfigError otherwise.
+torch::Device parse_device(const std::string& name);
+
 /// Loss and classification quality over a data set.
 struct EvalResult {
   double loss = 0.0;       ///< mean cross-entropy per example
