@@ -323,6 +323,8 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   bad = c.to_json();
   bad["autocast"] = "fp8";
   EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
+  bad["autocast"] = 16;
+  EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
   bad["autocast"] = "fp16";  // needs CUDA; the device is the CPU
   EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
   bad = c.to_json();

@@ -123,7 +123,9 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
   if (j.contains("padding")) c.padding = data::parse_padding(j["padding"], where);
   get("max_length", c.max_length);
   get("device", c.device);
-  if (j.contains("autocast")) c.autocast = parse_autocast(j["autocast"].get<std::string>(), where);
+  std::string autocast_name = to_string(c.autocast);
+  get("autocast", autocast_name);
+  c.autocast = parse_autocast(autocast_name, where);
   c.validate();
   return c;
 }
