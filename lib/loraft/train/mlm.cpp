@@ -202,6 +202,20 @@ torch::Tensor mlm_loss(model::DistilBertForMaskedLM& model, const MaskedBatch& b
   return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels.masked_select(selected));
 }
 
+namespace {
+
+// The result of `count` masked tokens in `blocks` blocks whose losses sum to `sum` nats.
+MlmEvalResult mean_loss(double sum, std::int64_t count, std::int64_t blocks) {
+  MlmEvalResult r;
+  r.blocks = blocks;
+  r.masked_tokens = count;
+  r.loss = count > 0 ? sum / static_cast<double>(count) : 0.0;
+  r.perplexity = std::exp(r.loss);
+  return r;
+}
+
+}  // namespace
+
 MlmEvalResult evaluate_mlm(model::DistilBertForMaskedLM& model, const MlmBlocks& blocks,
                            std::int64_t batch_size, const MaskingOptions& options,
                            std::uint64_t seed, const torch::Device& device) {
@@ -228,12 +242,7 @@ MlmEvalResult evaluate_mlm(model::DistilBertForMaskedLM& model, const MlmBlocks&
     count += logits.size(0);
   }
   if (was_training) model->train();
-  MlmEvalResult r;
-  r.blocks = n;
-  r.masked_tokens = count;
-  r.loss = count > 0 ? sum / static_cast<double>(count) : 0.0;
-  r.perplexity = std::exp(r.loss);
-  return r;
+  return mean_loss(sum, count, n);
 }
 
 MlmEvalResult unigram_baseline(const MlmBlocks& train, const MlmBlocks& heldout,
@@ -265,12 +274,7 @@ MlmEvalResult unigram_baseline(const MlmBlocks& train, const MlmBlocks& heldout,
       ++count;
     }
   }
-  MlmEvalResult r;
-  r.blocks = n;
-  r.masked_tokens = count;
-  r.loss = count > 0 ? sum / static_cast<double>(count) : 0.0;
-  r.perplexity = std::exp(r.loss);
-  return r;
+  return mean_loss(sum, count, n);
 }
 
 }  // namespace loraft::train
