@@ -4,18 +4,12 @@
 
 #include "common/app.h"
 #include "common/run_flags.h"
-#include "loraft/core/hash.h"
 #include "loraft/core/threads.h"
-#include "loraft/data/source.h"
-#include "loraft/data/token_cache.h"
-#include "loraft/model/checkpoint.h"
-#include "loraft/text/bert_tokenizer.h"
-#include "loraft/train/trainer.h"
+#include "loraft/train/experiment.h"
 
 namespace {
 
 using loraft::io::Json;
-namespace fs = std::filesystem;
 
 struct Flags {
   explicit Flags(loraft::train::TrainConfig base)
@@ -69,60 +63,25 @@ struct Flags {
   }
 };
 
-loraft::data::Dataset read(const std::string& spec, const Flags& f, std::int64_t limit,
-                           const char* where) {
-  auto s = loraft::data::parse_dataset_spec(spec, where);
-  s.table.text_columns = {f.text_column};
-  s.table.label_column = f.label_column;
-  return loraft::data::subset(loraft::data::read_dataset(s), limit, f.train.seed);
-}
-
-Json dataset_identity(const loraft::data::Dataset& d) {
-  return Json{{"name", d.name}, {"source_sha256", d.source_sha256},
-              {"content_sha256", d.content_sha256()}, {"rows", d.size()}};
-}
-
 int train_main(Flags& f) {
   loraft::configure_threads(f.run.threads);
   f.train.method = loraft::train::parse_method(f.method);
   f.train.padding = loraft::data::parse_padding(f.padding, "--padding");
   f.train.loraplus_decay = loraft::optim::parse_loraplus_decay(f.loraplus_decay, "--loraplus-decay");
   f.train.autocast = loraft::train::parse_autocast(f.autocast, "--autocast");
-  f.train.validate();
 
-  const fs::path model_dir(f.model);
-  const fs::path vocab = f.vocab.empty() ? model_dir / "vocab.txt" : fs::path(f.vocab);
-  auto tokenizer = loraft::text::BertTokenizer::from_file(vocab);
-  auto train_set = read(f.train_data, f, f.train_limit, "--train");
-  auto eval_set = read(f.eval_data, f, f.eval_limit, "--eval");
-
-  loraft::data::TokenCacheOptions cache;
-  cache.folder = f.run.cache_folder();
-  cache.max_length = static_cast<int>(f.train.max_length);
-  auto train_rows = loraft::data::load_or_build(train_set, tokenizer, cache);
-  auto eval_rows = loraft::data::load_or_build(eval_set, tokenizer, cache);
-  std::cerr << "data: " << train_set.name << " " << train_rows.rows.size() << " rows ("
-            << (train_rows.hit ? "cached" : "tokenised") << "), " << eval_set.name << " "
-            << eval_rows.rows.size() << " rows\n";
-
-  loraft::model::LoadOptions load;
-  load.allow_missing_head = true;
-  load.seed = f.train.seed;
-  load.num_labels = f.num_labels > 0 ? f.num_labels
-                                     : static_cast<std::int64_t>(train_set.label_names.size());
-  loraft::model::LoadReport report;
-  auto model = loraft::model::load_sequence_classification(model_dir, load, &report);
-  if (!report.complete()) std::cerr << "model: " << report.summary() << "\n";
-
-  Json identity{{"model", {{"config_sha256", loraft::sha256_file(model_dir / "config.json")},
-                           {"weights_sha256", loraft::sha256_file(model_dir / "model.safetensors")},
-                           {"num_labels", model->config.num_labels()}}},
-                {"tokenizer", loraft::sha256_hex(tokenizer.fingerprint())},
-                {"train", dataset_identity(train_set)},
-                {"eval", dataset_identity(eval_set)}};
-  const loraft::train::RunOptions run = f.run.run_options();
-  loraft::train::Trainer trainer(model, train_rows.rows, eval_rows.rows, f.train, identity, run);
-  auto result = trainer.run();
+  loraft::train::Experiment e;
+  e.model = f.model;
+  e.vocab = f.vocab;
+  e.train_data = f.train_data;
+  e.eval_data = f.eval_data;
+  e.train_limit = f.train_limit;
+  e.eval_limit = f.eval_limit;
+  e.text_column = f.text_column;
+  e.label_column = f.label_column;
+  e.num_labels = f.num_labels;
+  e.train = f.train;
+  auto result = loraft::train::run_experiment(e, f.run.run_options(), f.run.cache_folder());
   const Json& last = result.summary["final"];
   std::cout << Json{{"run_dir", result.run_dir.string()},
                     {"reused", result.reused},
