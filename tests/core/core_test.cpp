@@ -43,13 +43,20 @@ TEST(Sha256, FileMatchesBytesAndMissingFileIsIoError) {
   EXPECT_THROW(sha256_file(dir / "missing"), IoError);
 }
 
-TEST(Threads, ConfigureSetsLibTorchThreadCount) {
+TEST(Threads, ConfigureGivesTheCoresToOneThreadPool) {
   EXPECT_EQ(configure_threads(1), 1);
   EXPECT_EQ(at::get_num_threads(), 1);
   EXPECT_EQ(num_threads(), 1);
-  int n = configure_threads(0);
-  EXPECT_EQ(n, default_num_threads());
-  EXPECT_EQ(at::get_num_threads(), n);
+  EXPECT_EQ(configure_threads(3), 3);
+  EXPECT_EQ(num_threads(), 3);
+  if (blas_threads() > 0) {
+    // LibTorch calls OpenBLAS: OpenBLAS gets the threads, LibTorch's OpenMP pool one.
+    EXPECT_EQ(blas_threads(), 3);
+    EXPECT_EQ(at::get_num_threads(), 1);
+  } else {
+    EXPECT_EQ(at::get_num_threads(), 3);
+  }
+  EXPECT_EQ(configure_threads(0), default_num_threads());
 }
 
 TEST(Threads, ParallelForVisitsEveryIndexOnce) {

@@ -32,14 +32,23 @@ int default_num_threads() {
 
 int configure_threads(int n) {
   if (n <= 0) n = default_num_threads();
-  at::set_num_threads(n);
-  // LibTorch sets OpenMP's (and MKL's) threads, not those of an OpenBLAS it calls for GEMMs
-  // (Debian's libtorch), which would otherwise start one thread per core.
+  // Where LibTorch calls OpenBLAS for its matrix products (Debian's libtorch), the cores go to
+  // OpenBLAS and LibTorch's own OpenMP pool keeps one thread. With both pools at n threads,
+  // OpenMP's threads spin-wait while OpenBLAS's need the same cores: on 2 cores a DistilBERT
+  // training step took 8.24 s against 6.48 s this way, and a small model's fine-tuning ran
+  // 2.2x slower than on one thread (docs/architecture.md, "Threads").
   using SetThreads = void (*)(int);
-  if (auto* set_openblas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads")))
-    set_openblas(n);
+  auto* set_openblas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  at::set_num_threads(set_openblas ? 1 : n);
+  if (set_openblas) set_openblas(n);
   g_threads = n;
   return n;
+}
+
+int blas_threads() {
+  using GetThreads = int (*)();
+  auto* get_openblas = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+  return get_openblas ? get_openblas() : 0;
 }
 
 void ensure_threads_configured() {

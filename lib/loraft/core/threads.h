@@ -11,15 +11,20 @@ namespace loraft {
 /// variable if it is a positive integer, else every hardware thread of the machine.
 int default_num_threads();
 
-/// Sets LibTorch's intra-op thread count (and loraft's own pool size) to `n`, or to
-/// default_num_threads() when `n` <= 0, and OpenBLAS's thread count when LibTorch calls
-/// OpenBLAS. Debian's LibTorch otherwise runs on one thread.
-/// Returns the count in force afterwards.
+/// Uses `n` threads (default_num_threads() when `n` <= 0) for LibTorch's work and loraft's
+/// own pool. Where LibTorch calls OpenBLAS for matrix products (Debian's LibTorch, which would
+/// otherwise run on one thread), the `n` threads go to OpenBLAS and LibTorch's intra-op
+/// (OpenMP) pool keeps one: two pools spinning on the same cores are much slower than either.
+/// Elsewhere (MKL builds, CUDA) LibTorch's intra-op pool gets `n`.
+/// Returns `n`.
 int configure_threads(int n = 0);
 
 /// Calls configure_threads() once per process unless the user already called it; the
 /// model, trainer and batch tokenizer call this so that library users get all cores.
 void ensure_threads_configured();
+
+/// OpenBLAS's thread count when LibTorch calls OpenBLAS, else 0.
+int blas_threads();
 
 /// The thread count loraft's own parallel loops use (after configure_threads()).
 int num_threads();
