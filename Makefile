@@ -4,13 +4,15 @@
 #   make test-all the whole suite, slow tests included
 #   make bench    run the Google Benchmark programs
 #   make docs     Doxygen HTML under build/docs/html
+#   make paper    every figure and table of the paper, then paper.pdf (PROFILE=smoke|mini|full)
+#   make burn     delete the paper's generated results (runs included) for PROFILE
 #   make pretrain MLM-pretrain the mini encoder into data/models/mini-distilbert/ (recipe below)
 BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 
-.PHONY: all deps configure build test test-all bench docs clean pretrain
+.PHONY: all deps configure build test test-all bench docs clean pretrain paper burn
 
 all: build
 
@@ -39,6 +41,19 @@ docs: configure
 
 clean:
 	rm -rf $(BUILD_DIR)
+
+# The paper (paper/README.md): one program per figure or table, runs reused from
+# paper/build/<profile>/runs, so that a second `make paper` trains nothing and an interrupted
+# one continues. TeX Live is optional: without it the figures are made and the PDF is not.
+PROFILE ?= mini
+PAPER_OUT ?= paper/build/$(PROFILE)
+
+paper: build
+	@scripts/install-deps.sh --tex || echo "make paper: TeX Live missing: figures only" >&2
+	BUILD_DIR=$(BUILD_DIR) scripts/paper.sh --profile $(PROFILE) --out $(PAPER_OUT)
+
+burn:
+	rm -rf $(PAPER_OUT)
 
 # The embedded mini encoder: masked-language-model pretraining on the full IMDB train split
 # (scripts/fetch-data.sh imdb, or --mirror ARCHIVE without internet) plus the AG News

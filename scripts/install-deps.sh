@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages loraft needs, if any is missing.
 #   scripts/install-deps.sh           install what is missing (as root), else print the command
 #   scripts/install-deps.sh --check   only report; exit 1 if something is missing
-#   LORAFT_EXTRA_PACKAGES="..."       more packages to check (e.g. texlive for the paper)
+#   scripts/install-deps.sh --tex     also TeX Live and latexmk, for the paper's PDF (make paper)
+#   LORAFT_EXTRA_PACKAGES="..."       more packages to check
 set -euo pipefail
 
 packages=(
@@ -21,6 +22,10 @@ packages=(
 )
 # shellcheck disable=SC2206
 packages+=(${LORAFT_EXTRA_PACKAGES:-})
+if [[ "${1:-}" == "--tex" ]]; then
+  packages+=(latexmk texlive-latex-base texlive-latex-recommended)
+  shift
+fi
 
 missing=()
 for p in "${packages[@]}"; do

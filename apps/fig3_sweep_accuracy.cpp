@@ -1,0 +1,19 @@
+// fig3_sweep_accuracy: the report's figure 3. Test accuracy of each point of the profile's
+// LoRA sweep on IMDB (rank, alpha, dropout, target modules), 95% intervals over the sweep seeds.
+#include "common/paper_app.h"
+#include "loraft/paper/figures.h"
+
+int main(int argc, char** argv) {
+  using namespace loraft;
+  return app::paper_main(argc, argv, "fig3_sweep_accuracy", "Figure 3: accuracy over the LoRA sweep (IMDB).",
+                         [](paper::Study& s) {
+                           paper::run_sweep(s);
+                           s.plot("F = RESULTS.'/fig3_sweep_accuracy_final.csv'\n"
+                                  "set title 'IMDB: accuracy over the LoRA sweep (profile " + s.profile().name + ", " +
+                                  paper::seeds_phrase(s.profile().sweep_seed_list().size()) + ")'\n"
+                                  "set ylabel 'accuracy'\nset xtics rotate by 30 right\nunset key\nset yrange [*:*]\n"
+                                  "plot F using 'series':'acc_mean':xtic(2) with boxes lt 1 notitle, \\\n"
+                                  "     F using 'series':'acc_mean':'acc_lo':'acc_hi' with yerrorbars lc rgb '#222222' ps 0 notitle\n",
+                                  6.5, 3.5);
+                         });
+}

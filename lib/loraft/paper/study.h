@@ -1,0 +1,114 @@
+#pragma once
+/// @file
+/// @brief What every figure and table program of the paper does: resolve the runs it needs
+/// (a finished run is reused from the run folder named by its configuration's hash, an
+/// interrupted one resumes, a missing one trains), write its results as CSV, draw its figure
+/// with gnuplot (PDF for the paper, PNG for reading) and record a manifest of what it used.
+
+#include <cstdint>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "loraft/analysis/stats.h"
+#include "loraft/paper/profile.h"
+
+namespace loraft::paper {
+
+/// Where a study reads and writes.
+struct PaperPaths {
+  std::filesystem::path root = ".";    ///< project root (profiles, data, models)
+  std::filesystem::path out = "paper/build";  ///< results/ and figures/ go here
+  std::filesystem::path runs;          ///< run folders (default: OUT/runs)
+  std::filesystem::path cache;         ///< token caches (default: the library's default)
+  /// `out`/results: CSV tables, LaTeX tables and manifests.
+  std::filesystem::path results() const { return out / "results"; }
+  /// `out`/figures: PDF and PNG figures.
+  std::filesystem::path figures() const { return out / "figures"; }
+  /// The run folders' parent.
+  std::filesystem::path runs_dir() const { return runs.empty() ? out / "runs" : runs; }
+};
+
+/// One resolved fine-tuning run of a study.
+struct Run {
+  std::string label;             ///< the study's name for it ("lora", "r=8", "ratio 16 corrected")
+  std::string data;              ///< the profile's data set ("imdb", "ag_news")
+  train::TrainConfig config;     ///< its configuration
+  std::filesystem::path run_dir; ///< its run folder
+  io::Json summary;              ///< the run folder's summary.json
+  bool reused = false;           ///< finished before this study asked for it
+  double wall_s = 0.0;           ///< seconds this study spent on it (0 when reused)
+
+  /// The run folder's name: the hash of everything that determines the result.
+  std::string hash() const { return run_dir.filename().string(); }
+  /// A number of the final evaluation (eval_accuracy, eval_loss, ...).
+  double final_metric(const std::string& key) const;
+  /// A number of the summary itself (train_time_s, trainable_parameters, peak_rss_mib, ...).
+  double metric(const std::string& key) const;
+};
+
+/// A table of strings written as CSV (RFC 4180 quoting where a cell needs it).
+struct Table {
+  std::vector<std::string> columns;            ///< header
+  std::vector<std::vector<std::string>> rows;  ///< cells, one vector per row
+  /// Appends a row; ConfigError if its size differs from the header's.
+  void add(std::vector<std::string> row);
+};
+
+/// A number as CSV and LaTeX cells show it: up to 6 significant digits, "nan" for NaN.
+std::string cell(double value);
+
+/// The 95% interval over seeds of `metric` for every run in `runs` (analysis::t_interval).
+analysis::SeedSummary over_seeds(const std::vector<const Run*>& runs,
+                                 const std::function<double(const Run&)>& metric);
+
+/// One figure or table program's work. Outputs, all under PaperPaths::out:
+/// `results/NAME.csv` (one row per run and evaluated epoch, the numbers taken from the run
+/// folders), further `results/NAME_PART.csv` tables that the figure plots,
+/// `results/NAME.manifest.json` and `figures/NAME.pdf|png`.
+class Study {
+ public:
+  /// @param name     the program's name (fig1_imdb, table2_results, ...)
+  /// @param profile  the loaded profile
+  /// @param paths    where to read and write
+  Study(std::string name, Profile profile, PaperPaths paths);
+
+  /// The profile.
+  const Profile& profile() const { return profile_; }
+  /// The paths.
+  const PaperPaths& paths() const { return paths_; }
+
+  /// The run of `config` on the profile's data set `data`, reused, resumed or trained now.
+  /// Runs are recorded in the manifest in the order they are asked for.
+  const Run& run(const std::string& label, const std::string& data, const train::TrainConfig& config);
+  /// Every run asked for so far (references stay valid as runs are added).
+  const std::deque<Run>& runs() const { return runs_; }
+  /// The runs with `label` on `data`.
+  std::vector<const Run*> select(const std::string& label, const std::string& data) const;
+
+  /// Writes `results/NAME.csv`: one row per run and evaluated epoch.
+  std::filesystem::path write_runs_csv();
+  /// Writes `table` as `results/NAME_PART.csv` (or `NAME.csv` for an empty part).
+  std::filesystem::path write_csv(const std::string& part, const Table& table);
+  /// Writes `text` as `results/FILE`.
+  std::filesystem::path write_result(const std::string& file, const std::string& text);
+  /// Draws `figures/NAME.pdf` and `.png` with gnuplot: the common style, then `script`
+  /// (plot commands; `RESULTS` is a gnuplot variable holding the results folder). `width` and
+  /// `height` are the PDF's size in inches (the PNG keeps the proportions).
+  void plot(const std::string& script, double width = 6.5, double height = 4.5);
+  /// Writes `results/NAME.manifest.json` (git revision, profile, machine, LibTorch version,
+  /// runs with their hashes, seeds and times, outputs, wall time) and prints where the outputs are.
+  void finish();
+
+ private:
+  std::string name_;
+  Profile profile_;
+  PaperPaths paths_;
+  std::deque<Run> runs_;  // stable addresses: select() hands out pointers
+  std::vector<std::filesystem::path> outputs_;
+  double start_s_;
+};
+
+}  // namespace loraft::paper

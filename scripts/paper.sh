@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Regenerates every figure and table of the paper for one profile, then the PDF report.
+#
+#   scripts/paper.sh [--profile smoke|mini|full|FILE] [--out DIR] [--no-pdf]
+#
+# Each program resolves its runs through the run folders under DIR/runs: finished runs are
+# reused, an interrupted run resumes from its last checkpoint, so running this again after an
+# interruption continues where it stopped, and with nothing changed it trains nothing.
+# Outputs: DIR/results (CSV, LaTeX tables, manifests), DIR/figures (PDF, PNG), DIR/paper.pdf
+# when latexmk and TeX Live are installed (scripts/install-deps.sh --tex).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build="${BUILD_DIR:-$root/build}"
+profile=mini
+out=""
+pdf=1
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --profile) profile="${2:?--profile needs a name}"; shift 2 ;;
+    --out) out="${2:?--out needs a folder}"; shift 2 ;;
+    --no-pdf) pdf=0; shift ;;
+    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "paper: error: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+out="${out:-$root/paper/build/$(basename "$profile" .json)}"
+mkdir -p "$out"
+
+# Table 1 trains nothing; figures 1, 2 and 6 train the method comparisons that table 2 then
+# reuses; figures 3-5 share the sweep; figure 8 reuses the first seed of figure 1.
+apps=(table1_setup fig1_imdb fig2_agnews fig6_loraplus table2_results fig3_sweep_accuracy
+      fig4_sweep_time fig5_sweep_tradeoff fig7_loraplus_ratio fig8_update_rank)
+start=$SECONDS
+for i in "${!apps[@]}"; do
+  app=${apps[$i]}
+  echo "== [$((i + 1))/${#apps[@]}] $app (profile $profile, $((SECONDS - start)) s so far)" >&2
+  "$build/apps/$app" --profile "$profile" --root "$root" --out "$out"
+done
+echo "paper: figures and tables of profile $profile in $out ($((SECONDS - start)) s)" >&2
+
+[[ $pdf == 1 ]] || exit 0
+if ! command -v latexmk >/dev/null || ! command -v pdflatex >/dev/null; then
+  echo "paper: latexmk/TeX Live not installed: stopping after the figures (scripts/install-deps.sh --tex installs them)" >&2
+  exit 0
+fi
+git -C "$root" describe --always --dirty --tags 2>/dev/null > "$out/results/revision.txt" || echo unknown > "$out/results/revision.txt"
+cp "$root/paper/paper.tex" "$out/paper.tex"
+(cd "$out" && latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet paper.tex >/dev/null) ||
+  { echo "paper: error: LaTeX failed, see $out/paper.log" >&2; exit 1; }
+echo "paper: $out/paper.pdf" >&2

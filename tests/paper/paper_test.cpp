@@ -1,0 +1,212 @@
+// The paper machinery: profiles, the update-rank measurement, and the smoke profile through
+// every figure and table program (what `make paper PROFILE=smoke` runs), checked against the
+// run folders the programs name.
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "loraft/core/error.h"
+#include "loraft/io/json.h"
+#include "loraft/io/safetensors.h"
+#include "loraft/paper/profile.h"
+#include "loraft/paper/update_rank.h"
+#include "support/test_support.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using loraft::io::Json;
+using loraft::testing::fixture;
+using loraft::testing::source_dir;
+
+struct Csv {
+  std::vector<std::string> columns;
+  std::vector<std::map<std::string, std::string>> rows;
+};
+
+Csv read_csv(const fs::path& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in) << path;
+  Csv csv;
+  std::string line;
+  auto split = [](const std::string& l) {
+    std::vector<std::string> cells;
+    std::stringstream s(l);
+    for (std::string c; std::getline(s, c, ',');) cells.push_back(c);
+    return cells;
+  };
+  std::getline(in, line);
+  csv.columns = split(line);
+  while (std::getline(in, line)) {
+    auto cells = split(line);
+    EXPECT_EQ(cells.size(), csv.columns.size()) << path << ": " << line;
+    std::map<std::string, std::string> row;
+    for (std::size_t i = 0; i < cells.size() && i < csv.columns.size(); ++i) row[csv.columns[i]] = cells[i];
+    csv.rows.push_back(row);
+  }
+  return csv;
+}
+
+double num(const std::map<std::string, std::string>& row, const std::string& key) {
+  return std::stod(row.at(key));
+}
+
+TEST(Profile, ResolvesPathsAndTheSweep) {
+  auto p = loraft::paper::Profile::load("smoke", source_dir());
+  EXPECT_EQ(p.name, "smoke");
+  EXPECT_TRUE(p.model.is_absolute());
+  EXPECT_TRUE(fs::exists(p.vocab));
+  ASSERT_EQ(p.data.count("imdb"), 1u);
+  EXPECT_EQ(p.dataset("imdb").train_limit, 200);
+  EXPECT_NE(p.dataset("imdb").train.find((source_dir() / "data/samples/imdb").string()), std::string::npos);
+  EXPECT_DOUBLE_EQ(p.base.learning_rate, 5e-4);
+  ASSERT_EQ(p.sweep.size(), 3u);
+  EXPECT_EQ(p.sweep[0].lora.r, 1);
+  EXPECT_DOUBLE_EQ(p.sweep[0].lora.lora_alpha, 4.0);
+  EXPECT_DOUBLE_EQ(p.sweep[0].lora.lora_dropout, 0.1);  // from the base, not the point
+  EXPECT_EQ(p.sweep[2].lora.target_modules.size(), 6u);
+  EXPECT_EQ(p.config(loraft::train::Method::loraplus, 7).seed, 7u);
+  EXPECT_THROW(p.dataset("sst2"), loraft::ConfigError);
+}
+
+TEST(Profile, MissingDownloadFailsFastNamingTheCommand) {
+  loraft::testing::ScratchDir root;
+  loraft::testing::write_text(root / "paper/profiles/big.json", R"({
+    "model": "data/models/distilbert-base-uncased",
+    "data": {"imdb": {"train": "imdb:data/full/imdb:train", "eval": "imdb:data/full/imdb:test"}},
+    "fetch": {"data/models/distilbert-base-uncased": "scripts/fetch-model.sh"}})");
+  try {
+    loraft::paper::Profile::load("big", root.path());
+    FAIL() << "a profile with a missing model loaded";
+  } catch (const loraft::ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("data/models/distilbert-base-uncased"), std::string::npos) << what;
+    EXPECT_NE(what.find("scripts/fetch-model.sh"), std::string::npos) << what;
+  }
+  loraft::testing::write_text(root / "paper/profiles/typo.json", R"({"model": "m", "seed": [1]})");
+  EXPECT_THROW(loraft::paper::Profile::load("typo", root.path()), loraft::ConfigError);
+  EXPECT_THROW(loraft::paper::Profile::load("nonesuch", root.path()), loraft::ConfigError);
+}
+
+TEST(UpdateRank, LoraUpdateIsScaledBTimesAWithRankAtMostR) {
+  const auto adapter = fixture("lora/adapter");
+  auto ranks = loraft::paper::lora_update_ranks(adapter);
+  ASSERT_EQ(ranks.size(), 4u);  // 2 layers x q_lin, v_lin
+  auto tensors = loraft::io::load_safetensors(adapter / "adapter_model.safetensors");
+  for (const auto& u : ranks) {
+    EXPECT_LE(u.rank.numerical_rank, 4);
+    EXPECT_LE(u.rank.effective_rank, 4.0 + 1e-9);
+    // The same spectrum from LibTorch: scaling alpha / r = 16 / 4.
+    std::string a_key, b_key;
+    for (const auto& [name, t] : tensors) {
+      const std::string at = "layer." + std::to_string(u.layer) + "." + u.matrix + ".";
+      if (name.find(at + "lora_A") != std::string::npos) a_key = name;
+      if (name.find(at + "lora_B") != std::string::npos) b_key = name;
+    }
+    ASSERT_FALSE(a_key.empty());
+    auto delta = torch::matmul(tensors[b_key].to(torch::kDouble), tensors[a_key].to(torch::kDouble)) * 4.0;
+    auto sv = torch::linalg_svdvals(delta);
+    ASSERT_GT(sv[0].item<double>(), 0.0) << "the fixture adapter has a trained B";
+    for (int i = 0; i < 4; ++i) EXPECT_NEAR(u.rank.singular_values[i], sv[i].item<double>(), 1e-9);
+  }
+}
+
+TEST(UpdateRank, FullUpdateOfAModelWithItselfIsZero) {
+  auto ranks = loraft::paper::full_update_ranks(fixture("distilbert-tiny"), fixture("distilbert-tiny"));
+  EXPECT_EQ(ranks.size(), 12u);  // 2 layers x 6 linear matrices
+  for (const auto& u : ranks) {
+    EXPECT_EQ(u.rank.frobenius_norm, 0.0);
+    EXPECT_EQ(u.rank.effective_rank, 0.0);
+  }
+}
+
+const std::vector<std::string> kPrograms{"table1_setup",        "fig1_imdb",           "fig2_agnews",
+                                         "fig6_loraplus",       "table2_results",      "fig3_sweep_accuracy",
+                                         "fig4_sweep_time",     "fig5_sweep_tradeoff", "fig7_loraplus_ratio",
+                                         "fig8_update_rank"};
+
+// Every output a manifest lists exists; every row of <program>.csv is the run it names, as
+// that run's folder records it.
+void check_program(const fs::path& out, const std::string& program) {
+  SCOPED_TRACE(program);
+  const Json m = loraft::io::read_json(out / "results" / (program + ".manifest.json"));
+  EXPECT_EQ(m.at("name"), program);
+  EXPECT_EQ(m.at("profile").at("name"), "smoke");
+  EXPECT_FALSE(m.at("git_describe").get<std::string>().empty());
+  for (const auto& o : m.at("outputs")) EXPECT_GT(fs::file_size(out / o.get<std::string>()), 0u) << o;
+  std::map<std::string, Json> runs;
+  for (const auto& r : m.at("runs")) {
+    const Json summary = loraft::io::read_json(out / r.at("run_dir").get<std::string>() / "summary.json");
+    EXPECT_DOUBLE_EQ(summary.at("final").at("eval_accuracy").get<double>(), r.at("eval_accuracy").get<double>());
+    runs[r.at("hash")] = summary;
+  }
+  if (program == "table1_setup") return;
+  EXPECT_FALSE(runs.empty());
+  const Csv csv = read_csv(out / "results" / (program + ".csv"));
+  std::set<std::string> seen;
+  for (const auto& row : csv.rows) {
+    ASSERT_EQ(runs.count(row.at("run")), 1u) << row.at("run");
+    seen.insert(row.at("run"));
+    const Json& s = runs[row.at("run")];
+    bool found = false;
+    for (const auto& e : s.at("epochs"))
+      if (std::abs(e.at("epoch").get<double>() - num(row, "epoch")) < 1e-9) {
+        found = true;
+        EXPECT_NEAR(num(row, "eval_accuracy"), e.at("eval_accuracy").get<double>(), 1e-6);
+        EXPECT_NEAR(num(row, "eval_loss"), e.at("eval_loss").get<double>(), 1e-5 * std::abs(e.at("eval_loss").get<double>()));
+      }
+    EXPECT_TRUE(found) << "epoch " << row.at("epoch");
+    EXPECT_NEAR(num(row, "train_time_s"), s.at("train_time_s").get<double>(), 1e-5 * s.at("train_time_s").get<double>());
+    EXPECT_EQ(num(row, "trainable_parameters"), s.at("trainable_parameters").get<double>());
+  }
+  EXPECT_EQ(seen.size(), runs.size()) << "every run of the manifest has rows";
+}
+
+TEST(Paper, SmokeProfileMakesEveryFigureAndTableFromItsRuns) {
+  loraft::testing::ScratchDir out;
+  const auto binary = loraft::testing::program("fig1_imdb").parent_path().parent_path();
+  auto r = loraft::testing::run_process({"/usr/bin/env", "BUILD_DIR=" + binary.string(), "bash",
+                                      (source_dir() / "scripts/paper.sh").string(), "--profile", "smoke",
+                                      "--out", out.path().string(), "--no-pdf"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const auto& program : kPrograms) check_program(out.path(), program);
+  for (const auto& program : kPrograms)
+    if (program.rfind("fig", 0) == 0)
+      for (const char* ext : {".pdf", ".png"}) EXPECT_GT(fs::file_size(out / "figures" / (program + ext)), 0u) << program << ext;
+
+  // The plotted means are the means of the runs' final accuracies.
+  const Csv runs = read_csv(out / "results/fig1_imdb.csv");
+  for (const auto& row : read_csv(out / "results/fig1_imdb_final.csv").rows) {
+    double sum = 0;
+    int n = 0;
+    for (const auto& rr : runs.rows)
+      if (rr.at("label") == row.at("label") && num(rr, "epoch") == 1.0) sum += num(rr, "eval_accuracy"), ++n;
+    EXPECT_EQ(n, 1);
+    EXPECT_NEAR(num(row, "acc_mean"), sum / n, 1e-6);
+  }
+  // LoRA's update has rank at most r; the full update is measured for every linear matrix.
+  int full = 0;
+  for (const auto& row : read_csv(out / "results/fig8_update_rank_ranks.csv").rows) {
+    if (row.at("kind") == "lora") EXPECT_LE(num(row, "effective_rank"), 8.0 + 1e-6);
+    full += row.at("kind") == "full";
+  }
+  EXPECT_EQ(full, 12);
+  // Table 2 reuses the runs of figures 1, 2 and 6: it trains only LoRA+ on AG News.
+  for (const auto& run : loraft::io::read_json(out / "results/table2_results.manifest.json").at("runs"))
+    EXPECT_EQ(run.at("reused").get<bool>(), !(run.at("label") == "LoRA+" && run.at("data") == "ag_news"))
+        << run.dump();
+
+  // Again with nothing changed: every run is reused, nothing trains.
+  auto again = loraft::testing::run_process({loraft::testing::program("fig1_imdb").string(), "--profile", "smoke",
+                                          "--root", source_dir().string(), "--out", out.path().string()});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  for (const auto& run : loraft::io::read_json(out / "results/fig1_imdb.manifest.json").at("runs"))
+    EXPECT_TRUE(run.at("reused").get<bool>());
+}
+
+}  // namespace
