@@ -13,7 +13,7 @@ int main(int argc, char** argv) {
                                   paper::seeds_phrase(s.profile().sweep_seed_list().size()) + ")'\n"
                                   "set ylabel 'training time (s)'\nset xtics rotate by 30 right\nunset key\nset yrange [0:*]\n"
                                   "plot F using 'series':'time_mean':xtic(2) with boxes lt 2 notitle, \\\n"
-                                  "     F using 'series':'time_mean':'time_lo':'time_hi' with yerrorbars lc rgb '#222222' ps 0 notitle\n",
+                                  "     " + paper::gnuplot_interval_bars("F", "series", "time") + "\n",
                                   6.5, 3.5);
                          });
 }

@@ -35,12 +35,16 @@ int main(int argc, char** argv) {
                            s.write_csv("final", t);
                            s.plot("F = RESULTS.'/fig7_loraplus_ratio_final.csv'\n"
                                   "array D[2] = [\"PEFT decay (none on LoRA+ groups)\", \"corrected decay\"]\n"
-                                  "set title 'IMDB: LoRA+ learning-rate ratio (profile " + p.name + ", " +
+                                  "set multiplot layout 1,2 title 'IMDB: LoRA+ learning-rate ratio (profile " + p.name + ", " +
                                   paper::seeds_phrase(p.sweep_seed_list().size()) + ")'\n"
-                                  "set logscale x 2\nset xlabel 'lr(B) / lr(A)'\nset ylabel 'accuracy'\n"
-                                  "set offsets graph 0.05, graph 0.05, 0, 0\nset key bottom right\n"
+                                  "set logscale x 2\nset xlabel 'lr(B) / lr(A)'\n"
+                                  "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\nset key bottom right\n"
+                                  "set title '(a) accuracy'\nset ylabel 'accuracy'\n"
                                   "plot for [d=0:1] F using 'ratio':(column('decay_series')==d ? column('acc_mean') : NaN):'acc_lo':'acc_hi' "
+                                  "with yerrorlines lt d+1 title D[d+1]\n"
+                                  "set title '(b) evaluation loss'\nset ylabel 'cross-entropy (nats)'\nset key top right\n"
+                                  "plot for [d=0:1] F using 'ratio':(column('decay_series')==d ? column('loss_mean') : NaN):'loss_lo':'loss_hi' "
                                   "with yerrorlines lt d+1 title D[d+1]\n",
-                                  6.0, 4.0);
+                                  8.0, 4.0);
                          });
 }

@@ -70,7 +70,7 @@ int main(int argc, char** argv) {
                "with lines lt (k%6)+1 lw 1 notitle\n"
                "unset arrow\nunset logscale y\nset format y '%g'\nset key top right\n"
                "set title '(b) effective rank of the update'\nset xlabel ''\nset ylabel 'effective rank (Roy-Vetterli)'\n"
-               + xtics + "set yrange [0:*]\n"
+               + xtics + "set xrange [-0.5:" + n + "-0.5]\nset yrange [0:*]\n"
                "plot R using 'x':(strcol('kind') eq 'full' ? column('effective_rank') : NaN) "
                "with points lt 1 pt 7 title 'full fine-tuning', \\\n"
                "     R using 'x':(strcol('kind') eq 'lora' ? column('effective_rank') : NaN) with points lt 2 pt 5 title 'LoRA B·A'\n",

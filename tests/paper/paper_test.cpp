@@ -144,6 +144,8 @@ void check_program(const fs::path& out, const std::string& program) {
     const Json summary = loraft::io::read_json(out / r.at("run_dir").get<std::string>() / "summary.json");
     EXPECT_DOUBLE_EQ(summary.at("final").at("eval_accuracy").get<double>(), r.at("eval_accuracy").get<double>());
     runs[r.at("hash")] = summary;
+    EXPECT_TRUE(fs::exists(out / r.at("run_dir").get<std::string>() / "final"));
+    EXPECT_FALSE(fs::exists(out / r.at("run_dir").get<std::string>() / "checkpoints"));
   }
   if (program == "table1_setup") return;
   EXPECT_FALSE(runs.empty());

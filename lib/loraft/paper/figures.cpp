@@ -63,6 +63,11 @@ std::string gnuplot_labels(const std::string& name, const std::vector<Arm>& arms
   return s + "]\n";
 }
 
+std::string gnuplot_interval_bars(const std::string& data, const std::string& x, const std::string& prefix) {
+  return data + " using '" + x + "':'" + prefix + "_lo':(0):(column('" + prefix + "_hi')-column('" + prefix +
+         "_lo')) with vectors heads size screen 0.008,90 lc rgb '#222222' lw 1.5 notitle";
+}
+
 std::string seeds_phrase(std::size_t n) {
   return n == 1 ? std::string("1 seed") : std::to_string(n) + " seeds, 95% intervals";
 }
@@ -97,11 +102,11 @@ void compare_methods(Study& study, const std::string& data, const std::vector<Ar
              "set xrange [-0.6:" + n + "-0.4]\nunset key\n"
              "set title '(a) training time'\nset ylabel 'seconds'\nset yrange [0:*]\n"
              "plot F using 'series':'time_mean':(column('series')+1):xtic(2) with boxes lc variable notitle, \\\n"
-             "     F using 'series':'time_mean':'time_lo':'time_hi' with yerrorbars lc rgb '#222222' ps 0 notitle\n"
+             "     " + gnuplot_interval_bars("F", "series", "time") + "\n"
              "set title '(b) trainable parameters'\nset ylabel 'parameters'\nset logscale y\nset yrange [*:*]\n"
              "plot F using 'series':'trainable':(column('series')+1):xtic(2) with boxes lc variable notitle, \\\n"
              "     F using 'series':'trainable':(sprintf('%.3g', column('trainable'))) with labels offset 0,0.8 notitle\n"
-             "unset logscale y\nset xrange [*:*]\nset xlabel 'epoch'\nset xtics 1\nset key bottom right box\n"
+             "unset logscale y\nset xrange [*:*]\nset offsets 0.15, 0.15, 0, 0\nset xlabel 'epoch'\nset xtics 1\nset key bottom right box\n"
              "set title '(c) evaluation loss'\nset ylabel 'cross-entropy (nats)'\n"
              "plot for [k=0:" + n + "-1] E using 'epoch':(column('series')==k ? column('loss_mean') : NaN):'loss_lo':'loss_hi' "
              "with yerrorlines lt k+1 title L[k+1]\n"

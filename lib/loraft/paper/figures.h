@@ -32,6 +32,11 @@ Table final_table(const Study& study, const std::vector<Arm>& arms, const std::s
 /// A gnuplot array literal of the arms' labels: `array NAME[n] = ["a", "b"]`.
 std::string gnuplot_labels(const std::string& name, const std::vector<Arm>& arms);
 
+/// A gnuplot plot clause drawing 95% interval bars (capped, no marker) for `data` (a
+/// gnuplot variable naming a CSV file) at x column `x` from columns `PREFIX_lo` to
+/// `PREFIX_hi` (`prefix` = PREFIX).
+std::string gnuplot_interval_bars(const std::string& data, const std::string& x, const std::string& prefix);
+
 /// "1 seed" or "N seeds, 95% intervals", for figure titles.
 std::string seeds_phrase(std::size_t n);
 

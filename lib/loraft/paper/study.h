@@ -81,7 +81,8 @@ class Study {
   const PaperPaths& paths() const { return paths_; }
 
   /// The run of `config` on the profile's data set `data`, reused, resumed or trained now.
-  /// Runs are recorded in the manifest in the order they are asked for.
+  /// Runs are recorded in the manifest in the order they are asked for. A finished run keeps
+  /// its records and `final/`; its checkpoints are deleted.
   const Run& run(const std::string& label, const std::string& data, const train::TrainConfig& config);
   /// Every run asked for so far (references stay valid as runs are added).
   const std::deque<Run>& runs() const { return runs_; }
