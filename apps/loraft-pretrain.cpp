@@ -26,9 +26,8 @@ struct Flags {
   std::string vocab = "data/vocab/bert-base-uncased/vocab.txt";
   std::string init, out, dtype = "float32";
   std::int64_t layers = 2, dim = 128, heads = 2, hidden_dim = 512, max_positions = 128;
-  std::int64_t block_size = 128, map_batch_size = 1000;
   double dropout = 0.1;
-  double validation_percent = 5.0;
+  loraft::train::MlmDataOptions data;
   loraft::train::PretrainConfig train;
   loraft::app::RunFlags run;
 
@@ -44,9 +43,11 @@ struct Flags {
     o.optional("hidden-dim", hidden_dim, "feed-forward size (fresh model)");
     o.optional("max-positions", max_positions, "max_position_embeddings (fresh model)");
     o.optional("dropout", dropout, "dropout and attention_dropout (fresh model)");
-    o.optional("block-size", block_size, "tokens per block (run_mlm max_seq_length)");
-    o.optional("map-batch-size", map_batch_size, "texts grouped at a time (datasets.map batch; 0: all)");
-    o.optional("validation-percent", validation_percent, "share of each source held out (its first rows)");
+    o.optional("block-size", data.block_size, "tokens per block (run_mlm max_seq_length)");
+    o.optional("map-batch-size", data.map_batch_size, "texts grouped at a time (datasets.map batch; 0: all)");
+    o.flag("line-by-line", data.line_by_line,
+           "one block per text, [CLS] first, truncated and padded (run_mlm --line_by_line)");
+    o.optional("validation-percent", data.validation_percent, "share of each source held out (its first rows)");
     o.optional("epochs", train.epochs, "passes over the training blocks");
     o.optional("max-steps", train.max_steps, "run this many optimizer steps instead of whole epochs (0: epochs)");
     o.optional("lr", train.learning_rate, "peak learning rate");
@@ -75,12 +76,11 @@ int pretrain_main(Flags& f) {
 
   const fs::path cache_folder = f.run.cache_folder();
   loraft::train::MlmBlocks train, heldout;
-  train.block_size = heldout.block_size = f.block_size;
+  train.block_size = heldout.block_size = f.data.block_size;
   std::vector<loraft::train::MlmBlocks> heldout_of_source;
   Json sources = Json::array();
   for (const std::string& spec : f.corpus) {
-    auto source = loraft::train::prepare_mlm_source(spec, tokenizer, cache_folder, f.validation_percent,
-                                                    f.block_size, f.map_batch_size, "--corpus");
+    auto source = loraft::train::prepare_mlm_source(spec, tokenizer, cache_folder, f.data, "--corpus");
     std::cerr << "corpus: " << source.identity["name"].get<std::string>() << " "
               << source.identity["texts"] << " texts, " << source.identity["tokens"] << " tokens ("
               << (source.cached ? "cached" : "tokenised") << "): " << source.train.size()
@@ -114,8 +114,9 @@ int pretrain_main(Flags& f) {
   Json identity{{"model", model_identity},
                 {"tokenizer", loraft::sha256_hex(tokenizer.fingerprint())},
                 {"corpus", sources},
-                {"validation_percent", f.validation_percent},
-                {"map_batch_size", f.map_batch_size}};
+                {"validation_percent", f.data.validation_percent},
+                {"map_batch_size", f.data.map_batch_size},
+                {"line_by_line", f.data.line_by_line}};
   const loraft::train::RunOptions run = f.run.run_options();
   loraft::train::Pretrainer pretrainer(model, train, heldout, f.train, identity, run);
   auto result = pretrainer.run();

@@ -40,6 +40,25 @@ TEST(GroupTexts, ConcatenatesAndDropsTheRemainderAsRunMlm) {
   EXPECT_EQ(special.sum().item<std::int64_t>(), 3);
 }
 
+TEST(LineByLine, OneTruncatedPaddedBlockPerTextAsRunMlm) {
+  // [CLS]=2, [SEP]=3, [PAD]=0, blocks of 5: [CLS] + at most 3 text tokens + [SEP] + padding.
+  const auto rows = rows_of({{2, 5, 6, 3}, {2, 3}, {2, 7, 8, 9, 10, 3}});
+  MlmBlocks b = line_by_line(rows, 5, 0);
+  ASSERT_EQ(b.size(), 2);  // the empty text is dropped
+  EXPECT_EQ(b.ids, (std::vector<std::int32_t>{2, 5, 6, 3, 0, 2, 7, 8, 9, 3}));
+  EXPECT_EQ(b.special, (std::vector<std::uint8_t>{1, 0, 0, 1, 1, 1, 0, 0, 0, 1}));
+  EXPECT_EQ(b.padding, (std::vector<std::uint8_t>{0, 0, 0, 0, 1, 0, 0, 0, 0, 0}));
+  EXPECT_TRUE(b.attention_mask({1, 0}).equal(torch::tensor({{1, 1, 1, 1, 1}, {1, 1, 1, 1, 0}}, torch::kInt64)));
+  // Appended to unpadded blocks, the padding of each block keeps its place.
+  MlmBlocks mixed = group_texts(rows_of({{2, 5, 6, 7, 3}}), 5, 0);
+  EXPECT_TRUE(mixed.padding.empty());
+  mixed.append(b);
+  EXPECT_TRUE(mixed.attention_mask({0, 1, 2}).equal(
+      torch::tensor({{1, 1, 1, 1, 1}, {1, 1, 1, 1, 0}, {1, 1, 1, 1, 1}}, torch::kInt64)));
+  EXPECT_THROW(line_by_line(rows_of({{2}}), 5, 0), FormatError);
+  EXPECT_THROW(line_by_line(rows, 1, 0), ConfigError);
+}
+
 TEST(SplitValidation, FirstPercentAsDatasetsSlices) {
   data::TokenRows rows;
   for (int i = 0; i < 30; ++i) rows.push_back({2, 5 + i, 3}, i);
@@ -162,6 +181,33 @@ TEST(MlmLoss, EqualsTheFullLogitsLossOnTheFixtureModel) {
   torch::Tensor zero = mlm_loss(model, none);
   EXPECT_EQ(zero.item<double>(), 0.0);
   zero.backward();
+}
+
+TEST(MlmLoss, PaddedBlocksScoreAsTheUnpaddedText) {
+  // A text padded by line_by_line() gives the loss of the same masked text without the
+  // padding: padding is never selected and never attended to.
+  auto model = model::load_masked_lm(testing::fixture("distilbert-tiny-mlm"));
+  model->eval();
+  std::vector<std::int32_t> text{2};
+  for (int i = 0; i < 20; ++i) text.push_back(10 + (i * 37) % 300);
+  text.push_back(3);
+  MaskingOptions o;
+  o.mask_token_id = 4;
+  o.vocab_size = 333;
+  MlmBlocks padded = line_by_line(rows_of({text}), 32, 0);
+  ASSERT_EQ(line_by_line(rows_of({text}), 22, 0).ids, text);  // fits exactly: kept whole
+  MaskedBatch p = masked_batch(padded, {0}, o, 11, 0);
+  EXPECT_EQ(p.labels.slice(1, 22, 32).ne(-100).sum().item<std::int64_t>(), 0);
+  EXPECT_TRUE(p.attention_mask.slice(1, 22, 32).eq(0).all().item<bool>());
+  MaskedBatch e;
+  e.input_ids = p.input_ids.slice(1, 0, 22);
+  e.labels = p.labels.slice(1, 0, 22);
+  e.attention_mask = torch::ones_like(e.input_ids);
+  torch::NoGradGuard no_grad;
+  const double with_padding = mlm_loss(model, p).item<double>();
+  const double without = mlm_loss(model, e).item<double>();
+  ASSERT_GT(p.labels.ne(-100).sum().item<std::int64_t>(), 0);
+  EXPECT_NEAR(with_padding, without, 1e-5 * std::abs(without));
 }
 
 TEST(UnigramBaseline, MatchesAHandCount) {

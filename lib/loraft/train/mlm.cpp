@@ -18,6 +18,14 @@ void MlmBlocks::append(const MlmBlocks& other) {
                       "MlmBlocks::append", "one block size");
   ids.insert(ids.end(), other.ids.begin(), other.ids.end());
   special.insert(special.end(), other.special.begin(), other.special.end());
+  if (!padding.empty() || !other.padding.empty()) {
+    // Blocks without padding get explicit zeros once padded blocks join them.
+    padding.resize(ids.size() - other.ids.size(), 0);
+    if (other.padding.empty())
+      padding.resize(ids.size(), 0);
+    else
+      padding.insert(padding.end(), other.padding.begin(), other.padding.end());
+  }
 }
 
 std::pair<torch::Tensor, torch::Tensor> MlmBlocks::tensors(const std::vector<std::int64_t>& which) const {
@@ -39,9 +47,34 @@ std::pair<torch::Tensor, torch::Tensor> MlmBlocks::tensors(const std::vector<std
   return {input_ids, special_mask};
 }
 
+torch::Tensor MlmBlocks::attention_mask(const std::vector<std::int64_t>& which) const {
+  const auto n = static_cast<std::int64_t>(which.size());
+  torch::Tensor mask = torch::ones({n, block_size}, torch::kInt64);
+  if (padding.empty()) return mask;
+  auto* out = mask.data_ptr<std::int64_t>();
+  for (std::int64_t r = 0; r < n; ++r) {
+    const std::size_t from = static_cast<std::size_t>(which[r] * block_size);
+    for (std::int64_t t = 0; t < block_size; ++t) out[r * block_size + t] = padding[from + t] ? 0 : 1;
+  }
+  return mask;
+}
+
+namespace {
+
+// Rows must carry the [CLS] ... [SEP] of tokenize_function: at least two tokens each.
+void check_rows_have_specials(const data::TokenRows& rows, const char* where) {
+  for (std::int64_t i = 0; i < rows.size(); ++i)
+    if (rows.length(i) < 2)
+      throw FormatError("row " + std::to_string(i) + " has fewer than two tokens", where,
+                        "texts tokenised with [CLS] and [SEP]");
+}
+
+}  // namespace
+
 MlmBlocks group_texts(const data::TokenRows& rows, std::int64_t block_size, std::int64_t map_batch_size) {
   if (block_size < 1) throw ConfigError("block size must be positive", "group_texts", ">= 1");
   rows.validate("group_texts rows");
+  check_rows_have_specials(rows, "group_texts rows");
   MlmBlocks blocks;
   blocks.block_size = block_size;
   const std::int64_t n = rows.size();
@@ -53,9 +86,6 @@ MlmBlocks group_texts(const data::TokenRows& rows, std::int64_t block_size, std:
     const std::int64_t total = ((end - begin) / block_size) * block_size;
     std::vector<std::uint8_t> special(static_cast<std::size_t>(end - begin), 0);
     for (std::int64_t i = first; i < last; ++i) {
-      if (rows.length(i) < 2)
-        throw FormatError("row " + std::to_string(i) + " has fewer than two tokens", "group_texts rows",
-                          "texts tokenised with [CLS] and [SEP]");
       // get_special_tokens_mask(already_has_special_tokens=False) of BertTokenizer:
       // [1] + [0] * len(text ids) + [1].
       special[rows.offsets[i] - begin] = 1;
@@ -63,6 +93,32 @@ MlmBlocks group_texts(const data::TokenRows& rows, std::int64_t block_size, std:
     }
     blocks.ids.insert(blocks.ids.end(), rows.ids.begin() + begin, rows.ids.begin() + begin + total);
     blocks.special.insert(blocks.special.end(), special.begin(), special.begin() + total);
+  }
+  return blocks;
+}
+
+MlmBlocks line_by_line(const data::TokenRows& rows, std::int64_t block_size, std::int32_t pad_id) {
+  if (block_size < 2) throw ConfigError("block size must be at least 2", "line_by_line", ">= 2 ([CLS] and [SEP])");
+  rows.validate("line_by_line rows");
+  check_rows_have_specials(rows, "line_by_line rows");
+  MlmBlocks blocks;
+  blocks.block_size = block_size;
+  for (std::int64_t i = 0; i < rows.size(); ++i) {
+    const std::int64_t text = rows.length(i) - 2;  // tokens between [CLS] and [SEP]
+    if (text == 0) continue;                        // run_mlm drops empty lines
+    const std::int64_t kept = std::min(text, block_size - 2);  // truncation=True keeps the specials
+    const auto* row = rows.ids.data() + rows.offsets[i];
+    blocks.ids.push_back(row[0]);
+    blocks.ids.insert(blocks.ids.end(), row + 1, row + 1 + kept);
+    blocks.ids.push_back(row[rows.length(i) - 1]);
+    blocks.special.push_back(1);
+    blocks.special.insert(blocks.special.end(), static_cast<std::size_t>(kept), 0);
+    blocks.special.push_back(1);
+    blocks.padding.insert(blocks.padding.end(), static_cast<std::size_t>(kept + 2), 0);
+    const auto pad = static_cast<std::size_t>(block_size - 2 - kept);
+    blocks.ids.insert(blocks.ids.end(), pad, pad_id);
+    blocks.special.insert(blocks.special.end(), pad, 1);
+    blocks.padding.insert(blocks.padding.end(), pad, 1);
   }
   return blocks;
 }
@@ -94,8 +150,7 @@ void check_not_test_split(const std::string& dataset_name, const std::string& wh
 }
 
 MlmSource prepare_mlm_source(const std::string& spec, const text::BertTokenizer& tokenizer,
-                             const std::filesystem::path& cache_folder, double validation_percent,
-                             std::int64_t block_size, std::int64_t map_batch_size,
+                             const std::filesystem::path& cache_folder, const MlmDataOptions& options,
                              const std::string& where) {
   auto dataset = data::read_dataset(data::parse_dataset_spec(spec, where));
   check_not_test_split(dataset.name, where + " " + spec);
@@ -103,12 +158,16 @@ MlmSource prepare_mlm_source(const std::string& spec, const text::BertTokenizer&
   data::TokenCacheOptions cache;
   cache.folder = cache_folder;
   cache.truncation = false;
-  cache.max_length = static_cast<int>(block_size);
+  cache.max_length = static_cast<int>(options.block_size);
   auto rows = data::load_or_build(dataset, tokenizer, cache);
-  auto split = split_validation(rows.rows, validation_percent);
+  auto split = split_validation(rows.rows, options.validation_percent);
+  auto blocks = [&](const data::TokenRows& part) {
+    return options.line_by_line ? line_by_line(part, options.block_size, tokenizer.pad_id())
+                                : group_texts(part, options.block_size, options.map_batch_size);
+  };
   MlmSource out;
-  out.train = group_texts(split.train, block_size, map_batch_size);
-  out.heldout = group_texts(split.heldout, block_size, map_batch_size);
+  out.train = blocks(split.train);
+  out.heldout = blocks(split.heldout);
   out.cached = rows.hit;
   out.identity = io::Json{{"name", dataset.name},
                           {"source_sha256", dataset.source_sha256},
@@ -174,19 +233,20 @@ std::uint64_t masking_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t 
 MaskedBatch masked_batch(const MlmBlocks& blocks, const std::vector<std::int64_t>& which,
                          const MaskingOptions& options, std::uint64_t seed, std::int64_t epoch) {
   auto [ids, special] = blocks.tensors(which);
+  const torch::Tensor attention = blocks.attention_mask(which);
   std::vector<torch::Tensor> inputs, labels;
   for (std::size_t r = 0; r < which.size(); ++r) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(masking_seed(seed, epoch, which[r]));
     const auto row = static_cast<std::int64_t>(r);
-    MaskedBatch one = mask_tokens(ids.slice(0, row, row + 1), special.slice(0, row, row + 1), {},
-                                  options, gen);
+    MaskedBatch one = mask_tokens(ids.slice(0, row, row + 1), special.slice(0, row, row + 1),
+                                  attention.slice(0, row, row + 1), options, gen);
     inputs.push_back(one.input_ids);
     labels.push_back(one.labels);
   }
   MaskedBatch b;
   b.input_ids = which.empty() ? ids : torch::cat(inputs, 0);
   b.labels = which.empty() ? ids.clone() : torch::cat(labels, 0);
-  b.attention_mask = torch::ones_like(b.input_ids);
+  b.attention_mask = attention;
   return b;
 }
 

@@ -27,6 +27,9 @@ struct MlmBlocks {
   std::int64_t block_size = 128;      ///< tokens per block
   std::vector<std::int32_t> ids;      ///< block i is ids[i * block_size, (i + 1) * block_size)
   std::vector<std::uint8_t> special;  ///< same layout: 1 on tokenizer-added special tokens
+  /// Same layout: 1 on padding (attention mask 0; padding is also marked special). Empty when
+  /// no block is padded, as group_texts() blocks never are.
+  std::vector<std::uint8_t> padding;
 
   /// Number of blocks.
   std::int64_t size() const {
@@ -37,6 +40,8 @@ struct MlmBlocks {
   /// The given blocks as tensors: input_ids int64 [n, block_size] and the special tokens
   /// mask as bool [n, block_size].
   std::pair<torch::Tensor, torch::Tensor> tensors(const std::vector<std::int64_t>& which) const;
+  /// The attention mask of the given blocks: int64 [n, block_size], 0 on padding.
+  torch::Tensor attention_mask(const std::vector<std::int64_t>& which) const;
 };
 
 /// `group_texts` of transformers' examples/pytorch/language-modeling/run_mlm.py (the
@@ -50,6 +55,16 @@ struct MlmBlocks {
 /// at once. Rows must start and end with a special token, which is how the mask is known.
 MlmBlocks group_texts(const data::TokenRows& rows, std::int64_t block_size = 128,
                       std::int64_t map_batch_size = 1000);
+
+/// run_mlm.py with `--line_by_line --pad_to_max_length`: each text is one block of its own,
+/// as `tokenizer(texts, padding="max_length", truncation=True, max_length=max_seq_length,
+/// return_special_tokens_mask=True)` makes it: `[CLS]`, the text's first `block_size - 2`
+/// tokens, `[SEP]`, then `pad_id` up to `block_size` (padding is special and has attention
+/// mask 0). Empty texts (rows of just `[CLS] [SEP]`) are dropped, as run_mlm drops empty
+/// and blank lines. So every block starts with `[CLS]` at position 0, as fine-tuning inputs
+/// do. (Dynamic padding, run_mlm's default, gives the same losses: padding is never scored
+/// and never attended to.) Rows must start and end with a special token.
+MlmBlocks line_by_line(const data::TokenRows& rows, std::int64_t block_size, std::int32_t pad_id);
 
 /// A corpus split as run_mlm.py splits a data set without a validation split:
 /// `validation = train[:p%]`, `train = train[p%:]` (`validation_split_percentage`, default
@@ -68,6 +83,14 @@ CorpusSplit split_validation(const data::TokenRows& rows, double percent = 5.0);
 /// that saw test rows would leak them into every later fine-tuning comparison.
 void check_not_test_split(const std::string& dataset_name, const std::string& where);
 
+/// How run_mlm.py turns a data set into training examples.
+struct MlmDataOptions {
+  std::int64_t block_size = 128;      ///< `max_seq_length`: tokens per block
+  std::int64_t map_batch_size = 1000; ///< texts grouped at a time by group_texts() (0: all)
+  bool line_by_line = false;          ///< one padded block per text (line_by_line()) instead
+  double validation_percent = 5.0;    ///< share of each source held out (its first rows)
+};
+
 /// One source of a pretraining corpus, prepared as run_mlm.py prepares a data set.
 struct MlmSource {
   MlmBlocks train;    ///< blocks of the training part
@@ -79,11 +102,10 @@ struct MlmSource {
 /// Reads the data set `spec` names (data::parse_dataset_spec() forms; test splits refused),
 /// tokenises every text whole with its special tokens through the token cache in
 /// `cache_folder` (no truncation, as run_mlm's `tokenize_function`), splits it with
-/// split_validation(`validation_percent`) and groups both parts with
-/// group_texts(`block_size`, `map_batch_size`). Errors name `where` (a flag, a file).
+/// split_validation(`options.validation_percent`) and makes blocks of both parts with
+/// group_texts() or line_by_line(). Errors name `where` (a flag, a file).
 MlmSource prepare_mlm_source(const std::string& spec, const text::BertTokenizer& tokenizer,
-                             const std::filesystem::path& cache_folder, double validation_percent,
-                             std::int64_t block_size, std::int64_t map_batch_size,
+                             const std::filesystem::path& cache_folder, const MlmDataOptions& options,
                              const std::string& where);
 
 /// The collator's settings (`DataCollatorForLanguageModeling(tokenizer, mlm_probability)`).
