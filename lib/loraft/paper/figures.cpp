@@ -12,9 +12,8 @@ std::vector<const Run*> run_seeds(Study& study, const Arm& arm, const std::strin
   for (auto seed : seeds) {
     auto config = arm.config;
     config.seed = seed;
-    study.run(arm.label, data, config);
+    out.push_back(&study.run(arm.label, data, config));
   }
-  for (const Run* r : study.select(arm.label, data)) out.push_back(r);
   return out;
 }
 

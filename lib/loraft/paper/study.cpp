@@ -157,7 +157,7 @@ const Run& Study::run(const std::string& label, const std::string& data, const t
       e, options, paths_.cache.empty() ? data::default_token_cache_folder() : paths_.cache, false);
   // A finished run is final/ and its records; its checkpoints (the optimizer's moments,
   // 110 MB for a full fine-tuning of the mini encoder) only served to resume it.
-  fs::remove_all(result.run_dir / "checkpoints");
+  if (!result.reused) fs::remove_all(result.run_dir / "checkpoints");
   Run r{label, data, config, result.run_dir, result.summary, result.reused,
         result.reused ? 0.0 : now_s() - start};
   std::cerr << name_ << ":   " << (r.reused ? "reused " : "trained ") << r.hash() << ": accuracy "
