@@ -61,22 +61,24 @@ torch::Tensor MlmBlocks::attention_mask(const std::vector<std::int64_t>& which) 
 
 namespace {
 
-// Rows must carry the [CLS] ... [SEP] of tokenize_function: at least two tokens each.
-void check_rows_have_specials(const data::TokenRows& rows, const char* where) {
+// Well-formed rows that carry the [CLS] ... [SEP] of tokenize_function (at least two
+// tokens each); the blocks to fill, empty.
+MlmBlocks blocks_for(const data::TokenRows& rows, std::int64_t block_size, const char* where) {
+  rows.validate(where);
   for (std::int64_t i = 0; i < rows.size(); ++i)
     if (rows.length(i) < 2)
       throw FormatError("row " + std::to_string(i) + " has fewer than two tokens", where,
                         "texts tokenised with [CLS] and [SEP]");
+  MlmBlocks blocks;
+  blocks.block_size = block_size;
+  return blocks;
 }
 
 }  // namespace
 
 MlmBlocks group_texts(const data::TokenRows& rows, std::int64_t block_size, std::int64_t map_batch_size) {
   if (block_size < 1) throw ConfigError("block size must be positive", "group_texts", ">= 1");
-  rows.validate("group_texts rows");
-  check_rows_have_specials(rows, "group_texts rows");
-  MlmBlocks blocks;
-  blocks.block_size = block_size;
+  MlmBlocks blocks = blocks_for(rows, block_size, "group_texts rows");
   const std::int64_t n = rows.size();
   const std::int64_t group = map_batch_size > 0 ? map_batch_size : std::max<std::int64_t>(n, 1);
   for (std::int64_t first = 0; first < n; first += group) {
@@ -99,10 +101,7 @@ MlmBlocks group_texts(const data::TokenRows& rows, std::int64_t block_size, std:
 
 MlmBlocks line_by_line(const data::TokenRows& rows, std::int64_t block_size, std::int32_t pad_id) {
   if (block_size < 2) throw ConfigError("block size must be at least 2", "line_by_line", ">= 2 ([CLS] and [SEP])");
-  rows.validate("line_by_line rows");
-  check_rows_have_specials(rows, "line_by_line rows");
-  MlmBlocks blocks;
-  blocks.block_size = block_size;
+  MlmBlocks blocks = blocks_for(rows, block_size, "line_by_line rows");
   for (std::int64_t i = 0; i < rows.size(); ++i) {
     const std::int64_t text = rows.length(i) - 2;  // tokens between [CLS] and [SEP]
     if (text == 0) continue;                        // run_mlm drops empty lines
