@@ -57,6 +57,8 @@ struct Flags {
     o.optional("weight-decay", train.weight_decay, "AdamW decoupled weight decay (Trainer groups)");
     o.optional("max-grad-norm", train.max_grad_norm, "gradient clipping (0: off)");
     o.optional("mlm-probability", train.masking.mlm_probability, "share of tokens selected for the loss");
+    o.optional("cls-bow-weight", train.cls_bow_weight,
+               "weight of a loss training [CLS] to predict the text's words (0: MLM alone, as run_mlm)");
     o.optional("seed", train.seed, "seed of initialisation, block order, masking and dropout");
     o.optional("device", train.device, "cpu, cuda or cuda:N");
     o.optional("out", out, "write the result here: config.json, model.safetensors, vocab.txt");

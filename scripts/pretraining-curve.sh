@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The loss curve of a loraft-pretrain run as a PNG: 250-step means of the training loss, the
-# held-out loss after each epoch and the unigram baseline of the same held-out tokens.
+# The loss curve of a loraft-pretrain run as a PNG: 250-step means of the training MLM loss
+# (and of the [CLS] bag-of-words loss when the run has one, --cls-bow-weight), the held-out
+# MLM loss after each epoch and the unigram baseline of the same held-out tokens.
 #
 #   scripts/pretraining-curve.sh RUN_DIR OUT.png
 #
@@ -13,8 +14,13 @@ for f in metrics.jsonl summary.json config.json; do
 done
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-jq -r 'select(.type == "step") | "\(.step)\t\(.loss)"' "$run/metrics.jsonl" |
-  awk -F'\t' '{s += $2; n++} n == 250 {print $1 - 125 "\t" s / n; s = 0; n = 0}' >"$tmp/train.tsv"
+# `loss` is the weighted sum when there is a second term; mlm_loss is then the MLM part.
+jq -r 'select(.type == "step") | "\(.step)\t\(.mlm_loss // .loss)\t\(.cls_bow_loss // "")"' "$run/metrics.jsonl" |
+  awk -F'\t' '{s += $2; b += $3; n++} n == 250 {print $1 - 125 "\t" s / n "\t" ($3 == "" ? "NaN" : b / n); s = 0; b = 0; n = 0}' >"$tmp/train.tsv"
+bow=""
+if [[ $(jq -r '.pretrain.cls_bow_weight // 0' "$run/config.json") != 0 ]]; then
+  bow=", \"$tmp/train.tsv\" using 1:3 with lines lw 2 dt 3 title \"[CLS] bag-of-words loss (250-step means)\""
+fi
 jq -r 'select(.type == "eval") | "\(.step)\t\(.eval_loss)"' "$run/metrics.jsonl" >"$tmp/eval.tsv"
 unigram=$(jq -r '.unigram_baseline.perplexity' "$run/summary.json")
 batch=$(jq -r '.pretrain.batch_size' "$run/config.json")
@@ -24,12 +30,12 @@ set terminal pngcairo size 800,450 font "DejaVu Sans,11"
 set output "$out"
 set title "MLM pretraining, run $(basename "$run")"
 set xlabel "optimizer step (batch of $batch blocks of $block tokens)"
-set ylabel "MLM loss at masked positions (nats)"
+set ylabel "loss (nats)"
 set grid
 set key top right
 set yrange [*:log($unigram) + 1]
-plot "$tmp/train.tsv" using 1:2 with lines lw 2 title "training loss (250-step means)", \\
-     "$tmp/eval.tsv" using 1:2 with linespoints pt 7 ps 1.2 lw 2 title "held-out loss", \\
-     log($unigram) with lines dt 2 lw 2 title sprintf("unigram baseline (held-out perplexity %.0f)", $unigram)
+plot "$tmp/train.tsv" using 1:2 with lines lw 2 title "training MLM loss (250-step means)", \\
+     "$tmp/eval.tsv" using 1:2 with linespoints pt 7 ps 1.2 lw 2 title "held-out MLM loss", \\
+     log($unigram) with lines dt 2 lw 2 title sprintf("unigram baseline (held-out perplexity %.0f)", $unigram)$bow
 GP
 echo "pretraining-curve: wrote $out"

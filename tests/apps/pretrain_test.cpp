@@ -1,6 +1,6 @@
 // loraft-pretrain end to end on the AG News training sample with a very small model: the
-// result folder, its pretraining.json record, reuse of a finished run, and refusal of a test
-// split as corpus.
+// result folder, its pretraining.json record, reuse of a finished run, the line-by-line and
+// [CLS] target flags, and refusal of a test split as corpus.
 #include <gtest/gtest.h>
 
 #include "loraft/io/json.h"
@@ -12,15 +12,17 @@ namespace {
 using io::Json;
 namespace fs = std::filesystem;
 
-testing::ProcessResult pretrain(const testing::ScratchDir& dir, const std::string& corpus_file) {
-  return testing::run_process(
-      {testing::program("loraft-pretrain").string(), "--corpus",
+testing::ProcessResult pretrain(const testing::ScratchDir& dir, const std::string& corpus_file,
+                                const std::vector<std::string>& extra = {}) {
+  std::vector<std::string> args{testing::program("loraft-pretrain").string(), "--corpus",
        "ag_news:" + testing::data_file("samples/ag_news/" + corpus_file).string(), "--vocab",
        testing::data_file("vocab/bert-base-uncased/vocab.txt").string(), "--layers", "1", "--dim",
        "32", "--heads", "2", "--hidden-dim", "64", "--max-steps", "12", "--batch-size", "8",
        "--validation-percent", "5", "--lr", "1e-3", "--out", (dir / "out").string(), "--dtype",
        "float16", "--runs-dir", (dir / "runs").string(), "--cache-dir", (dir / "cache").string(),
-       "--threads", "1"});
+       "--threads", "1"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return testing::run_process(args);
 }
 
 TEST(LoraftPretrain, WritesTheFolderAndItsRecord) {
@@ -50,6 +52,18 @@ TEST(LoraftPretrain, WritesTheFolderAndItsRecord) {
   auto again = pretrain(dir, "train.csv");
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_TRUE(Json::parse(again.out)["reused"].get<bool>());
+}
+
+TEST(LoraftPretrain, LineByLineWithTheClsTargetIsRecorded) {
+  testing::ScratchDir dir;
+  auto r = pretrain(dir, "train.csv", {"--line-by-line", "--cls-bow-weight", "0.5"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  Json record = io::read_json(dir / "out" / "pretraining.json");
+  EXPECT_EQ(record["run_config"]["pretrain"]["cls_bow_weight"], 0.5);
+  EXPECT_EQ(record["run_config"]["identity"]["line_by_line"], true);
+  auto bad = pretrain(dir, "train.csv", {"--cls-bow-weight", "-1"});
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("cls_bow_weight"), std::string::npos) << bad.err;
 }
 
 TEST(LoraftPretrain, TestSplitIsRefused) {

@@ -38,6 +38,10 @@ TEST(GroupTexts, ConcatenatesAndDropsTheRemainderAsRunMlm) {
   auto [ids, special] = all.tensors({2, 0});
   EXPECT_TRUE(ids.equal(torch::tensor({{8, 9, 10, 3}, {2, 5, 6, 3}}, torch::kInt64)));
   EXPECT_EQ(special.sum().item<std::int64_t>(), 3);
+  // A block that is not there is refused by both readers, not read past the end.
+  EXPECT_THROW(all.tensors({3}), ConfigError);
+  EXPECT_THROW(all.attention_mask({3}), ConfigError);
+  EXPECT_THROW(all.attention_mask({-1}), ConfigError);
 }
 
 TEST(LineByLine, OneTruncatedPaddedBlockPerTextAsRunMlm) {
@@ -208,6 +212,40 @@ TEST(MlmLoss, PaddedBlocksScoreAsTheUnpaddedText) {
   const double without = mlm_loss(model, e).item<double>();
   ASSERT_GT(p.labels.ne(-100).sum().item<std::int64_t>(), 0);
   EXPECT_NEAR(with_padding, without, 1e-5 * std::abs(without));
+}
+
+TEST(PretrainingLoss, ClsBagOfWordsScoresTheTextFromTheClsState) {
+  // Two padded texts; the reference reads the full logits at position 0 ([CLS]) and scores
+  // the texts' own ids, written out here, not recovered from the batch.
+  auto model = model::load_masked_lm(testing::fixture("distilbert-tiny-mlm"));
+  model->eval();
+  const std::vector<std::int32_t> a{2, 11, 12, 11, 40, 3}, b{2, 7, 250, 3};
+  MaskingOptions o;
+  o.mask_token_id = 4;
+  o.vocab_size = 333;
+  MlmBlocks blocks = line_by_line(rows_of({a, b}), 8, 0);
+  MaskedBatch batch = masked_batch(blocks, {0, 1}, o, 5, 0);
+  EXPECT_TRUE(batch.special_tokens_mask.equal(torch::tensor(
+      {{true, false, false, false, false, true, true, true}, {true, false, false, true, true, true, true, true}})));
+  torch::NoGradGuard no_grad;
+  const torch::Tensor log_p = torch::log_softmax(model->forward(batch.input_ids, batch.attention_mask).select(1, 0), -1);
+  auto score = [&](std::int64_t row, const std::vector<std::int32_t>& text) {
+    double sum = 0;  // over the words between [CLS] and [SEP], repeats counted
+    for (std::size_t i = 1; i + 1 < text.size(); ++i) sum -= log_p[row][text[i]].item<double>();
+    return sum / static_cast<double>(text.size() - 2);
+  };
+  const double reference = (score(0, a) + score(1, b)) / 2;
+  const PretrainingLoss terms = pretraining_loss(model, batch, 0.5);
+  EXPECT_NEAR(terms.cls_bow.item<double>(), reference, 1e-5 * reference);
+  EXPECT_NEAR(terms.mlm.item<double>(), mlm_loss(model, batch).item<double>(), 1e-6);
+  EXPECT_NEAR(terms.total.item<double>(), terms.mlm.item<double>() + 0.5 * reference, 1e-5 * reference);
+  // Weight 0 is run_mlm's loss alone: no second term at all.
+  EXPECT_FALSE(pretraining_loss(model, batch, 0.0).cls_bow.defined());
+  // A block without text (all special) is left out of the mean, not counted as 0.
+  MaskedBatch e = batch;
+  e.special_tokens_mask = batch.special_tokens_mask.clone();
+  e.special_tokens_mask[1].fill_(true);
+  EXPECT_NEAR(pretraining_loss(model, e, 1.0).cls_bow.item<double>(), score(0, a), 1e-5 * reference);
 }
 
 TEST(UnigramBaseline, MatchesAHandCount) {

@@ -1,11 +1,13 @@
 // Whole pretraining runs on a fresh model of the tiny fixture's shape over a synthetic
 // corpus: the held-out loss falls, a resumed run equals an uninterrupted one bit for bit,
-// and a saved folder reloads to the loss the run reported.
+// a saved folder reloads to the loss the run reported, and the optional [CLS] term trains.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numeric>
 #include <random>
 
+#include "loraft/core/error.h"
 #include "loraft/core/threads.h"
 #include "loraft/model/checkpoint.h"
 #include "loraft/train/pretrainer.h"
@@ -111,6 +113,33 @@ TEST(Pretrainer, LowersHeldOutLossAndRecordsTheRun) {
   // A finished run is reused.
   Pretrainer again(fresh(c.seed), d.train, d.heldout, c, io::Json{{"corpus", "synthetic"}}, options_in(dir.path()));
   EXPECT_TRUE(again.run().reused);
+}
+
+TEST(Pretrainer, ClsBagOfWordsTermIsTrainedAndRecorded) {
+  OneThread one_thread;
+  testing::ScratchDir dir;
+  Data d = data_set(120);
+  PretrainConfig c = small_config();
+  // Weight 0 is run_mlm's objective, and such runs keep the names they had before the term.
+  EXPECT_FALSE(c.to_json().contains("cls_bow_weight"));
+  c.cls_bow_weight = 0.5;
+  EXPECT_EQ(c.to_json().at("cls_bow_weight"), 0.5);
+  Pretrainer p(fresh(c.seed), d.train, d.heldout, c, io::Json::object(), options_in(dir.path()));
+  RunResult r = p.run();
+  RunDirectory rd(dir.path(), p.run_config());
+  std::vector<double> bow;
+  for (const auto& m : rd.metrics()) {
+    if (m["type"] != "step") continue;
+    const double mlm = m.at("mlm_loss"), cls = m.at("cls_bow_loss"), loss = m.at("loss");
+    EXPECT_NEAR(loss, mlm + 0.5 * cls, 1e-5 * loss) << "step " << m["step"];
+    bow.push_back(cls);
+  }
+  ASSERT_GE(bow.size(), 10u);
+  // Position 0 learns to predict the block's words: the first steps' mean loss falls.
+  const auto mean = [](auto first, auto last) { return std::accumulate(first, last, 0.0) / double(last - first); };
+  EXPECT_LT(mean(bow.end() - 5, bow.end()), mean(bow.begin(), bow.begin() + 5) - 0.5);
+  c.cls_bow_weight = -1;
+  EXPECT_THROW(c.validate(), ConfigError);
 }
 
 TEST(Pretrainer, ResumeEqualsUninterruptedBitwise) {

@@ -28,6 +28,13 @@ void MlmBlocks::append(const MlmBlocks& other) {
   }
 }
 
+std::size_t MlmBlocks::offset(std::int64_t block) const {
+  if (block < 0 || block >= size())
+    throw ConfigError("block " + std::to_string(block) + " out of range", "MlmBlocks",
+                      "0.." + std::to_string(size() - 1));
+  return static_cast<std::size_t>(block * block_size);
+}
+
 std::pair<torch::Tensor, torch::Tensor> MlmBlocks::tensors(const std::vector<std::int64_t>& which) const {
   const auto n = static_cast<std::int64_t>(which.size());
   torch::Tensor input_ids = torch::empty({n, block_size}, torch::kInt64);
@@ -35,10 +42,7 @@ std::pair<torch::Tensor, torch::Tensor> MlmBlocks::tensors(const std::vector<std
   auto* out = input_ids.data_ptr<std::int64_t>();
   auto* sp = special_mask.data_ptr<bool>();
   for (std::int64_t r = 0; r < n; ++r) {
-    if (which[r] < 0 || which[r] >= size())
-      throw ConfigError("block " + std::to_string(which[r]) + " out of range", "MlmBlocks",
-                        "0.." + std::to_string(size() - 1));
-    const std::size_t from = static_cast<std::size_t>(which[r] * block_size);
+    const std::size_t from = offset(which[r]);
     for (std::int64_t t = 0; t < block_size; ++t) {
       out[r * block_size + t] = ids[from + t];
       sp[r * block_size + t] = special[from + t] != 0;
@@ -50,10 +54,10 @@ std::pair<torch::Tensor, torch::Tensor> MlmBlocks::tensors(const std::vector<std
 torch::Tensor MlmBlocks::attention_mask(const std::vector<std::int64_t>& which) const {
   const auto n = static_cast<std::int64_t>(which.size());
   torch::Tensor mask = torch::ones({n, block_size}, torch::kInt64);
-  if (padding.empty()) return mask;
   auto* out = mask.data_ptr<std::int64_t>();
   for (std::int64_t r = 0; r < n; ++r) {
-    const std::size_t from = static_cast<std::size_t>(which[r] * block_size);
+    const std::size_t from = offset(which[r]);
+    if (padding.empty()) continue;
     for (std::int64_t t = 0; t < block_size; ++t) out[r * block_size + t] = padding[from + t] ? 0 : 1;
   }
   return mask;
@@ -210,6 +214,7 @@ MaskedBatch mask_tokens(const torch::Tensor& input_ids, const torch::Tensor& spe
   b.attention_mask = attention_mask.defined() ? attention_mask.to(torch::kInt64)
                                               : torch::ones(shape, torch::kInt64);
   b.labels = labels;
+  b.special_tokens_mask = special;
   return b;
 }
 
@@ -233,7 +238,7 @@ MaskedBatch masked_batch(const MlmBlocks& blocks, const std::vector<std::int64_t
                          const MaskingOptions& options, std::uint64_t seed, std::int64_t epoch) {
   auto [ids, special] = blocks.tensors(which);
   const torch::Tensor attention = blocks.attention_mask(which);
-  std::vector<torch::Tensor> inputs, labels;
+  std::vector<torch::Tensor> inputs, labels, specials;
   for (std::size_t r = 0; r < which.size(); ++r) {
     at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(masking_seed(seed, epoch, which[r]));
     const auto row = static_cast<std::int64_t>(r);
@@ -241,24 +246,50 @@ MaskedBatch masked_batch(const MlmBlocks& blocks, const std::vector<std::int64_t
                                   attention.slice(0, row, row + 1), options, gen);
     inputs.push_back(one.input_ids);
     labels.push_back(one.labels);
+    specials.push_back(one.special_tokens_mask);
   }
   MaskedBatch b;
   b.input_ids = which.empty() ? ids : torch::cat(inputs, 0);
   b.labels = which.empty() ? ids.clone() : torch::cat(labels, 0);
   b.attention_mask = attention;
+  b.special_tokens_mask = which.empty() ? special : torch::cat(specials, 0);
   return b;
 }
 
-torch::Tensor mlm_loss(model::DistilBertForMaskedLM& model, const MaskedBatch& batch) {
+PretrainingLoss pretraining_loss(model::DistilBertForMaskedLM& model, const MaskedBatch& batch,
+                                 double cls_bow_weight) {
   const torch::Device device = model->distilbert->embeddings->word_embeddings->weight.device();
+  const torch::Tensor input_ids = batch.input_ids.to(device);
   const torch::Tensor labels = batch.labels.to(device);
   const torch::Tensor selected = labels.ne(-100);
-  torch::Tensor logits =
-      model->forward_selected(batch.input_ids.to(device), batch.attention_mask.to(device), selected);
-  if (logits.size(0) == 0) return logits.sum() * 0.0;
+  const torch::Tensor hidden = model->distilbert->forward(input_ids, batch.attention_mask.to(device)).last_hidden_state;
+  PretrainingLoss out;
+  // Every op of the MLM head is per position, so selecting first gives the same rows.
+  torch::Tensor logits = model->predict(hidden.index({selected}));
   // DistilBertForMaskedLM.forward: mlm_loss = CrossEntropyLoss()(prediction_logits.view(-1,
   // V), labels.view(-1)), i.e. the mean over the positions whose label is not -100.
-  return torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels.masked_select(selected));
+  out.mlm = logits.size(0) == 0
+                ? logits.sum() * 0.0
+                : torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), labels.masked_select(selected));
+  out.total = out.mlm;
+  if (cls_bow_weight <= 0.0) return out;
+  if (!batch.special_tokens_mask.defined())
+    throw ConfigError("the batch has no special tokens mask", "pretraining_loss", "a batch from mask_tokens()");
+  // The text at its original ids: the label where a position was selected, else the input.
+  const torch::Tensor original = torch::where(selected, labels, input_ids);
+  const torch::Tensor text = batch.special_tokens_mask.to(device).logical_not().to(torch::kFloat32);
+  const torch::Tensor log_p =
+      torch::log_softmax(model->predict(hidden.select(1, 0)).to(torch::kFloat32), -1);  // [B, V]
+  const torch::Tensor words = text.sum(1);                                              // [B]
+  const torch::Tensor per_block = -(log_p.gather(1, original) * text).sum(1) / words.clamp_min(1.0);
+  const torch::Tensor has_text = words.gt(0);
+  out.cls_bow = has_text.any().item<bool>() ? per_block.masked_select(has_text).mean() : per_block.sum() * 0.0;
+  out.total = out.mlm + cls_bow_weight * out.cls_bow;
+  return out;
+}
+
+torch::Tensor mlm_loss(model::DistilBertForMaskedLM& model, const MaskedBatch& batch) {
+  return pretraining_loss(model, batch, 0.0).mlm;
 }
 
 namespace {

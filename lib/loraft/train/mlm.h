@@ -42,6 +42,10 @@ struct MlmBlocks {
   std::pair<torch::Tensor, torch::Tensor> tensors(const std::vector<std::int64_t>& which) const;
   /// The attention mask of the given blocks: int64 [n, block_size], 0 on padding.
   torch::Tensor attention_mask(const std::vector<std::int64_t>& which) const;
+
+ private:
+  /// Where block `block` starts in ids; ConfigError when it is not a block.
+  std::size_t offset(std::int64_t block) const;
 };
 
 /// `group_texts` of transformers' examples/pytorch/language-modeling/run_mlm.py (the
@@ -120,6 +124,8 @@ struct MaskedBatch {
   torch::Tensor input_ids;       ///< int64 [B, T], with [MASK] and random tokens put in
   torch::Tensor attention_mask;  ///< int64 [B, T], 1 on real tokens
   torch::Tensor labels;          ///< int64 [B, T]: the original id where selected, else -100
+  /// bool [B, T]: true on special tokens and padding (never selected), false on the text.
+  torch::Tensor special_tokens_mask;
 };
 
 /// `DataCollatorForLanguageModeling.torch_mask_tokens` (transformers 4.46.3,
@@ -152,10 +158,30 @@ MaskedBatch masked_batch(const MlmBlocks& blocks, const std::vector<std::int64_t
 
 /// Mean cross-entropy over the masked positions (labels != -100) of `batch`: what
 /// `DistilBertForMaskedLM.forward(labels=...)` returns (`CrossEntropyLoss()` ignores -100
-/// and averages over the rest), computed with forward_selected() so that the vocabulary
-/// projection runs only at those positions. A batch without any masked position gives 0
-/// (HF would give NaN), still connected to the graph so that backward() works.
+/// and averages over the rest); the vocabulary projection runs only at those positions. A
+/// batch without any masked position gives 0 (HF would give NaN), still connected to the
+/// graph so that backward() works. Same as pretraining_loss(model, batch, 0).mlm.
 torch::Tensor mlm_loss(model::DistilBertForMaskedLM& model, const MaskedBatch& batch);
+
+/// The terms of one pretraining step's loss.
+struct PretrainingLoss {
+  torch::Tensor mlm;      ///< mlm_loss()
+  torch::Tensor cls_bow;  ///< the [CLS] bag-of-words loss (undefined when its weight is 0)
+  torch::Tensor total;    ///< mlm + weight * cls_bow: what the step minimises
+};
+
+/// mlm_loss() plus, when `cls_bow_weight` > 0, a [CLS] bag-of-words loss from the same
+/// encoder pass: the MLM head applied to each block's final state at position 0 (the [CLS]
+/// of line_by_line() blocks; classification reads the same position) gives a distribution over the vocabulary, scored by its mean cross-entropy with the
+/// block's own text (every position that is not special or padding, at its original id,
+/// repeats counted), then averaged over the blocks that have text. This is not run_mlm's
+/// objective: MLM never scores the [CLS] state (special tokens are never selected), so a
+/// small encoder's [CLS], which sequence classification reads, ends pretraining as no summary
+/// of the text. The extra term trains it to be one (Condenser, Gao and Callan 2021, makes the
+/// same point and forces [CLS] into the MLM head's input; this is the simplest such target).
+/// Labels are never used.
+PretrainingLoss pretraining_loss(model::DistilBertForMaskedLM& model, const MaskedBatch& batch,
+                                 double cls_bow_weight);
 
 /// Held-out MLM quality.
 struct MlmEvalResult {

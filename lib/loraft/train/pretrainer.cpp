@@ -20,7 +20,7 @@ namespace fs = std::filesystem;
 using io::Json;
 
 Json PretrainConfig::to_json() const {
-  return Json{{"learning_rate", learning_rate},
+  Json j{{"learning_rate", learning_rate},
               {"weight_decay", weight_decay},
               {"epochs", epochs},
               {"max_steps", max_steps},
@@ -33,6 +33,8 @@ Json PretrainConfig::to_json() const {
               {"mask_token_id", masking.mask_token_id},
               {"vocab_size", masking.vocab_size},
               {"device", device}};
+  if (cls_bow_weight > 0) j["cls_bow_weight"] = cls_bow_weight;
+  return j;
 }
 
 void PretrainConfig::validate() const {
@@ -43,6 +45,7 @@ void PretrainConfig::validate() const {
   require(batch_size >= 1, "batch_size", ">= 1");
   require(eval_batch_size >= 1, "eval_batch_size", ">= 1");
   require(warmup_steps >= 0, "warmup_steps", ">= 0");
+  require(cls_bow_weight >= 0, "cls_bow_weight", ">= 0 (0: MLM alone)");
   require(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
   require(masking.mlm_probability > 0 && masking.mlm_probability < 1, "mlm_probability", "in (0, 1)");
   require(masking.vocab_size >= 1, "vocab_size", ">= 1");
@@ -145,7 +148,8 @@ RunResult Pretrainer::run() {
       t0 = std::chrono::steady_clock::now();
       apply_schedule(optimizer, schedule);
       const double lr = optimizer.groups().front().lr;
-      torch::Tensor loss = mlm_loss(model_, batch);
+      const PretrainingLoss terms = pretraining_loss(model_, batch, config_.cls_bow_weight);
+      const torch::Tensor& loss = terms.total;
       const double loss_value = loss.item<double>();
       double grad_norm = 0;
       try {
@@ -160,12 +164,17 @@ RunResult Pretrainer::run() {
       ++at.global_step;
       at.next_batch = b + 1;
       at.train_time += seconds_since(t0);
-      dir.append_metrics(Json{{"type", "step"},
-                              {"step", at.global_step},
-                              {"epoch", at.epoch + double(b + 1) / double(per_epoch)},
-                              {"loss", loss_value},
-                              {"grad_norm", grad_norm},
-                              {"lr", lr}});
+      Json record{{"type", "step"},
+                  {"step", at.global_step},
+                  {"epoch", at.epoch + double(b + 1) / double(per_epoch)},
+                  {"loss", loss_value},
+                  {"grad_norm", grad_norm},
+                  {"lr", lr}};
+      if (terms.cls_bow.defined()) {
+        record["mlm_loss"] = terms.mlm.item<double>();
+        record["cls_bow_loss"] = terms.cls_bow.item<double>();
+      }
+      dir.append_metrics(record);
       bar.advance();
       bar.set_postfix("loss " + std::to_string(loss_value).substr(0, 6));
       const bool epoch_end = b + 1 == batches;

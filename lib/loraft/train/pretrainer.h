@@ -33,6 +33,9 @@ struct PretrainConfig {
   double max_grad_norm = 1.0;       ///< clipping (0 disables)
   std::uint64_t seed = 42;          ///< block order, masking, dropout
   MaskingOptions masking;           ///< the collator's settings
+  /// Weight of the [CLS] bag-of-words term of pretraining_loss() (0: run_mlm's MLM loss
+  /// alone; the field is then left out of to_json(), so such runs keep their names).
+  double cls_bow_weight = 0.0;
   std::string device = "cpu";       ///< "cpu", "cuda", "cuda:1"
 
   /// Plain JSON of every field (for run records and the run folder's hash).
@@ -42,7 +45,8 @@ struct PretrainConfig {
 };
 
 /// One pretraining run over grouped blocks, recorded in a run folder (see RunDirectory):
-/// metrics.jsonl gets a `step` record per optimizer step (loss, grad_norm, lr) and an
+/// metrics.jsonl gets a `step` record per optimizer step (loss, grad_norm, lr; with a [CLS]
+/// bag-of-words term also mlm_loss and cls_bow_loss, `loss` being their weighted sum) and an
 /// `eval` record per epoch (eval_loss, eval_perplexity, eval_masked_tokens);
 /// summary.json the per-epoch evaluations, the unigram baseline of the same held-out
 /// masking, timings and sizes. `final/` holds the model as save_pretrained() writes it.
