@@ -65,7 +65,7 @@ PRETRAIN_AGNEWS ?= data/samples/ag_news/train.csv
 PRETRAIN_OUT ?= data/models/mini-distilbert
 PRETRAIN_FLAGS ?= --layers 2 --dim 128 --heads 2 --hidden-dim 512 --max-positions 128 --dropout 0 \
 	--line-by-line --block-size 128 --validation-percent 1 --max-steps 12000 --batch-size 8 \
-	--lr 1e-3 --warmup-steps 200 --seed 42 --threads 2 --checkpoint-every 1000
+	--cls-bow-weight 1 --lr 1e-3 --warmup-steps 200 --seed 42 --threads 2 --checkpoint-every 1000
 
 pretrain: build
 	@test -d $(PRETRAIN_IMDB) || { echo "make pretrain: $(PRETRAIN_IMDB) missing: run scripts/fetch-data.sh imdb (offline: --mirror ARCHIVE)" >&2; exit 2; }

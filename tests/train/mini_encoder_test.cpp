@@ -11,7 +11,9 @@
 #include "loraft/io/json.h"
 #include "loraft/model/checkpoint.h"
 #include "loraft/text/bert_tokenizer.h"
+#include "loraft/train/experiment.h"
 #include "loraft/train/mlm.h"
+#include "loraft/train/pretrainer.h"
 #include "support/test_support.h"
 
 namespace loraft::train {
@@ -22,6 +24,12 @@ namespace fs = std::filesystem;
 fs::path mini() { return testing::data_file("models/mini-distilbert"); }
 
 io::Json record() { return io::read_json(mini() / "pretraining.json"); }
+
+// The small budget of the transfer test (transfer-check.sh: 2,000 / 1,000 rows, 3 epochs).
+constexpr std::int64_t kTransferTrainRows = 800;
+constexpr std::int64_t kTransferEvalRows = 400;
+constexpr std::int64_t kTransferEpochs = 2;
+constexpr double kTransferMargin = 0.15;
 
 TEST(MiniEncoder, ShippedFolderIsAtMost16MiBAndDescribesItself) {
   std::uintmax_t bytes = 0;
@@ -80,6 +88,39 @@ TEST(MiniEncoder, ReloadedFolderGivesTheRecordedAgNewsHeldOutLoss) {
   // tokens (frequencies from this source's training part) is much worse.
   MlmEvalResult unigram = unigram_baseline(source.train, source.heldout, masking, seed);
   EXPECT_LT(ev.loss, unigram.loss - 1.0) << ev.loss << " vs unigram " << unigram.loss;
+}
+
+// Test accuracy of one small fine-tuning run from `model` on the AG News samples.
+double ag_news_accuracy(const fs::path& model, Method method, const testing::ScratchDir& scratch) {
+  Experiment e;
+  e.model = model;
+  e.vocab = mini() / "vocab.txt";
+  e.train_data = "ag_news:" + testing::data_file("samples/ag_news/train.csv").string();
+  e.eval_data = "ag_news:" + testing::data_file("samples/ag_news/test.csv").string();
+  e.train_limit = kTransferTrainRows;
+  e.eval_limit = kTransferEvalRows;
+  e.train.method = method;
+  e.train.learning_rate = method == Method::full ? 2e-4 : 1e-3;
+  e.train.epochs = kTransferEpochs;
+  RunOptions options;
+  options.runs_dir = scratch / "runs";
+  options.progress = false;
+  return run_experiment(e, options, scratch / "cache", false).summary.at("final").at("eval_accuracy").get<double>();
+}
+
+TEST(MiniEncoder, PretrainingTransfersOnASmallBudget) {
+  // scripts/transfer-check.sh's comparison, smaller: the shipped folder against the weights its
+  // pretraining started from (same config, same seed, no step), fine-tuned alike.
+  testing::ScratchDir scratch;
+  const fs::path random = scratch / "random-init";
+  model::DistilBertForMaskedLM fresh(model::load_config(mini()), record().at("run_config").at("pretrain").at("seed").get<std::uint64_t>());
+  save_masked_lm(random, fresh, torch::kFloat32);
+  for (Method method : {Method::full, Method::lora}) {
+    const double pretrained = ag_news_accuracy(mini(), method, scratch);
+    const double from_scratch = ag_news_accuracy(random, method, scratch);
+    EXPECT_GT(pretrained, from_scratch + kTransferMargin)
+        << to_string(method) << ": pretrained " << pretrained << ", random initialisation " << from_scratch;
+  }
 }
 
 }  // namespace
