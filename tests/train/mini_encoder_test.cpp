@@ -113,7 +113,8 @@ TEST(MiniEncoder, PretrainingTransfersOnASmallBudget) {
   // pretraining started from (same config, same seed, no step), fine-tuned alike.
   testing::ScratchDir scratch;
   const fs::path random = scratch / "random-init";
-  model::DistilBertForMaskedLM fresh(model::load_config(mini()), record().at("run_config").at("pretrain").at("seed").get<std::uint64_t>());
+  const auto seed = record().at("run_config").at("pretrain").at("seed").get<std::uint64_t>();
+  model::DistilBertForMaskedLM fresh(model::load_config(mini()), seed);
   save_masked_lm(random, fresh, torch::kFloat32);
   for (Method method : {Method::full, Method::lora}) {
     const double pretrained = ag_news_accuracy(mini(), method, scratch);

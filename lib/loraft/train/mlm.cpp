@@ -262,7 +262,8 @@ PretrainingLoss pretraining_loss(model::DistilBertForMaskedLM& model, const Mask
   const torch::Tensor input_ids = batch.input_ids.to(device);
   const torch::Tensor labels = batch.labels.to(device);
   const torch::Tensor selected = labels.ne(-100);
-  const torch::Tensor hidden = model->distilbert->forward(input_ids, batch.attention_mask.to(device)).last_hidden_state;
+  const torch::Tensor hidden =
+      model->distilbert->forward(input_ids, batch.attention_mask.to(device)).last_hidden_state;
   PretrainingLoss out;
   // Every op of the MLM head is per position, so selecting first gives the same rows.
   torch::Tensor logits = model->predict(hidden.index({selected}));

@@ -172,9 +172,10 @@ struct PretrainingLoss {
 
 /// mlm_loss() plus, when `cls_bow_weight` > 0, a [CLS] bag-of-words loss from the same
 /// encoder pass: the MLM head applied to each block's final state at position 0 (the [CLS]
-/// of line_by_line() blocks; classification reads the same position) gives a distribution over the vocabulary, scored by its mean cross-entropy with the
-/// block's own text (every position that is not special or padding, at its original id,
-/// repeats counted), then averaged over the blocks that have text. This is not run_mlm's
+/// of line_by_line() blocks; classification reads the same position) gives a distribution
+/// over the vocabulary, scored by its mean cross-entropy with the block's own text (every
+/// position that is not special or padding, at its original id, repeats counted), then
+/// averaged over the blocks that have text. This is not run_mlm's
 /// objective: MLM never scores the [CLS] state (special tokens are never selected), so a
 /// small encoder's [CLS], which sequence classification reads, ends pretraining as no summary
 /// of the text. The extra term trains it to be one (Condenser, Gao and Callan 2021, makes the

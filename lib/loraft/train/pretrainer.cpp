@@ -21,18 +21,18 @@ using io::Json;
 
 Json PretrainConfig::to_json() const {
   Json j{{"learning_rate", learning_rate},
-              {"weight_decay", weight_decay},
-              {"epochs", epochs},
-              {"max_steps", max_steps},
-              {"batch_size", batch_size},
-              {"eval_batch_size", eval_batch_size},
-              {"warmup_steps", warmup_steps},
-              {"max_grad_norm", max_grad_norm},
-              {"seed", seed},
-              {"mlm_probability", masking.mlm_probability},
-              {"mask_token_id", masking.mask_token_id},
-              {"vocab_size", masking.vocab_size},
-              {"device", device}};
+         {"weight_decay", weight_decay},
+         {"epochs", epochs},
+         {"max_steps", max_steps},
+         {"batch_size", batch_size},
+         {"eval_batch_size", eval_batch_size},
+         {"warmup_steps", warmup_steps},
+         {"max_grad_norm", max_grad_norm},
+         {"seed", seed},
+         {"mlm_probability", masking.mlm_probability},
+         {"mask_token_id", masking.mask_token_id},
+         {"vocab_size", masking.vocab_size},
+         {"device", device}};
   if (cls_bow_weight > 0) j["cls_bow_weight"] = cls_bow_weight;
   return j;
 }
