@@ -224,3 +224,69 @@ TEST(LoraCounts, DistilBertBaseEveryRankAndLabelCount) {
 
 }  // namespace
 }  // namespace loraft::adapter
+
+// ----- fused attention ----------------------------------------------------------------------
+
+namespace loraft::adapter {
+namespace {
+
+struct Pass {
+  torch::Tensor logits;
+  std::map<std::string, torch::Tensor> grads;  // of every trainable parameter
+};
+
+// The tiny model (dropouts 0) with `attn` attention, with or without LoRA on q_lin/v_lin (B
+// drawn non-zero, so that the adapter path carries gradient into A), on the fixture batch:
+// logits and the gradients of the mean cross-entropy.
+Pass forward_backward(const std::string& attn, bool lora) {
+  model::LoadOptions options;
+  options.adjust_config = [&](model::DistilBertConfig& c) {
+    c.dropout = c.attention_dropout = c.seq_classif_dropout = 0;
+    c.attn_implementation = attn;
+  };
+  auto m = model::load_sequence_classification(testing::fixture("distilbert-tiny"), options);
+  if (lora) {
+    LoraConfig c;
+    c.r = 4;
+    c.lora_alpha = 16;
+    c.lora_dropout = 0;
+    apply_lora(*m, c, 7);
+    torch::manual_seed(8);
+    torch::NoGradGuard no_grad;
+    for (auto& [name, layer] : lora_layers(*m)) layer->lora_B->weight.normal_(0, 0.5);
+  }
+  auto batch = io::load_safetensors(testing::fixture("full/batch.safetensors"));
+  Pass out;
+  out.logits = m->forward(batch.at("input_ids"), batch.at("attention_mask"));
+  torch::nn::functional::cross_entropy(out.logits, batch.at("labels")).backward();
+  for (auto& p : m->named_parameters())
+    if (p.value().requires_grad()) out.grads[p.key()] = p.value().grad();
+  return out;
+}
+
+TEST(SdpaAttention, EqualsEagerLogitsAndGradientsFullAndLora) {
+  if (!model::sdpa_available()) {
+    model::DistilBertConfig c;
+    c.attn_implementation = "sdpa";
+    EXPECT_THROW(c.validate(), ConfigError);  // refused, not silently eager
+    GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no scaled_dot_product_attention: "
+                 << "this test runs on LibTorch 2.x (make test-debian13)";
+  }
+  EXPECT_EQ(model::default_attn_implementation(), "sdpa");  // transformers 4.46.3's choice on torch 2.x
+  auto mask = io::load_safetensors(testing::fixture("full/batch.safetensors")).at("attention_mask");
+  ASSERT_TRUE((mask == 0).any().item<bool>()) << "the batch must hold padding to test the mask";
+  for (bool lora : {false, true}) {
+    SCOPED_TRACE(lora ? "LoRA" : "full");
+    Pass eager = forward_backward("eager", lora), fused = forward_backward("sdpa", lora);
+    expect_close(fused.logits, eager.logits, "logits");
+    ASSERT_EQ(fused.grads.size(), eager.grads.size());
+    for (auto& [name, g] : eager.grads) {
+      if (name.find("k_lin.bias") != std::string::npos) continue;  // true gradient 0: rounding noise only
+      const double err = (fused.grads.at(name) - g).abs().max().item<double>();
+      EXPECT_LE(err, 1e-4 * g.abs().max().item<double>()) << name;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace loraft::adapter

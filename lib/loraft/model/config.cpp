@@ -49,6 +49,8 @@ void read_real(const io::Json& j, const char* key, double& target, const std::st
 
 }  // namespace
 
+std::string default_attn_implementation() { return sdpa_available() ? "sdpa" : "eager"; }
+
 void DistilBertConfig::set_num_labels(std::int64_t n) {
   if (n < 1) throw ConfigError("num_labels is " + std::to_string(n), "DistilBertConfig", "at least 1");
   id2label.clear();
@@ -76,6 +78,12 @@ void DistilBertConfig::validate(const std::string& where) const {
   if (activation != "gelu" && activation != "relu")
     throw ConfigError("unknown activation \"" + activation + "\"", where,
                       "\"gelu\" (exact, erf-based) or \"relu\"");
+  if (attn_implementation != "eager" && attn_implementation != "sdpa")
+    throw ConfigError("unknown attn_implementation \"" + attn_implementation + "\"", where,
+                      "\"eager\" or \"sdpa\"");
+  if (attn_implementation == "sdpa" && !sdpa_available())
+    throw ConfigError("attn_implementation \"sdpa\" needs LibTorch 2.x; this build has " TORCH_VERSION, where,
+                      "\"eager\"");
   auto probability = [&](const char* name, double p) {
     if (!(p >= 0.0 && p <= 1.0))
       throw ConfigError(std::string(name) + " is " + std::to_string(p), where, "a probability in [0, 1]");

@@ -8,13 +8,25 @@
 #include <string>
 #include <vector>
 
+#include <torch/version.h>
+
 #include "loraft/io/json.h"
+
+/// 1 where LibTorch has `scaled_dot_product_attention` (public ATen API since torch 2.0): the
+/// one version guard of the fused attention path.
+#define LORAFT_HAVE_SDPA (TORCH_VERSION_MAJOR >= 2)
 
 namespace loraft::model {
 
 /// The version of transformers whose behaviour loraft reproduces (and writes into
 /// `config.json` as `transformers_version`, as `save_pretrained` does).
 inline constexpr const char* kReferenceTransformersVersion = "4.46.3";
+
+/// True when the LibTorch loraft was compiled against has `scaled_dot_product_attention` (2.x).
+constexpr bool sdpa_available() { return LORAFT_HAVE_SDPA; }
+
+/// "sdpa" where sdpa_available(), else "eager": transformers' default on the same torch.
+std::string default_attn_implementation();
 
 /// DistilBERT hyper-parameters, with the defaults of transformers' `DistilBertConfig()`
 /// (configuration_distilbert.py), which are those of `distilbert-base-uncased`.
@@ -37,6 +49,12 @@ struct DistilBertConfig {
   /// Label names by class index; its size is num_labels. PretrainedConfig's default is two
   /// labels named LABEL_0 and LABEL_1.
   std::vector<std::string> id2label = {"LABEL_0", "LABEL_1"};
+  /// How attention is computed, as transformers' `config._attn_implementation`: "eager"
+  /// (`MultiHeadSelfAttention`: matmul, masked_fill, softmax, dropout, matmul) or "sdpa"
+  /// (`DistilBertSdpaAttention`: one fused `scaled_dot_product_attention`, LibTorch 2.x only).
+  /// transformers 4.46.3 chooses "sdpa" wherever torch has it, and so does the default here.
+  /// Like transformers' field it is a run-time choice: never read from or written to config.json.
+  std::string attn_implementation = default_attn_implementation();
   /// config.json keys loraft does not interpret (e.g. `tie_weights_`, `output_past`,
   /// `problem_type`), written back unchanged so that a load/save round trip loses nothing.
   io::Json extra = io::Json::object();

@@ -164,6 +164,7 @@ torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids) {
 MultiHeadSelfAttentionImpl::MultiHeadSelfAttentionImpl(const DistilBertConfig& c)
     : n_heads(c.n_heads),
       dim(c.dim),
+      sdpa(c.attn_implementation == "sdpa"),
       dropout(register_module("dropout", torch::nn::Dropout(c.attention_dropout))),
       q_lin(register_linear("q_lin", q_lin, dense(c.dim, c.dim))),
       k_lin(register_linear("k_lin", k_lin, dense(c.dim, c.dim))),
@@ -187,6 +188,7 @@ torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const 
   auto q = shape(q_lin->forward(x));  // (bs, n_heads, q_length, dim_per_head)
   auto k = shape(k_lin->forward(x));
   auto v = shape(v_lin->forward(x));
+  if (sdpa) return out_lin->forward(unshape(sdpa_attention(q, k, v, attention_mask)));
   // MultiHeadSelfAttention.forward scales q *before* the product (not the scores after it);
   // the rounding differs, so the order is kept.
   q = q / std::sqrt(static_cast<double>(dim_per_head));
@@ -198,6 +200,27 @@ torch::Tensor MultiHeadSelfAttentionImpl::forward(const torch::Tensor& x, const 
   auto weights = dropout(torch::softmax(scores, -1));
   auto context = unshape(torch::matmul(weights, v));  // (bs, q_length, dim)
   return out_lin->forward(context);
+}
+
+torch::Tensor MultiHeadSelfAttentionImpl::sdpa_attention(const torch::Tensor& q, const torch::Tensor& k,
+                                                         const torch::Tensor& v,
+                                                         const torch::Tensor& attention_mask) {
+#if LORAFT_HAVE_SDPA  // config validation refuses "sdpa" elsewhere
+  // DistilBertSdpaAttention.forward with the mask of _prepare_4d_attention_mask_for_sdpa: an
+  // additive float mask, 0 where attended and finfo(dtype).min at padded keys (so a row of
+  // padding stays finite, as in the eager path). Broadcast over heads and queries instead of
+  // expanded to [B, 1, T, T]: the same values, without the copy. Dropout on the weights is
+  // SDPA's own (dropout_p while training), so its draws differ from the eager path's.
+  const auto bs = q.size(0);
+  const auto k_length = k.size(2);
+  auto additive = torch::zeros({bs, 1, 1, k_length}, q.options())
+                      .masked_fill((attention_mask == 0).view({bs, 1, 1, k_length}), finfo_min(q.scalar_type()));
+  const double dropout_p = is_training() ? dropout->options.p() : 0.0;
+  return at::scaled_dot_product_attention(q, k, v, additive, dropout_p, /*is_causal=*/false);
+#else
+  (void)q, (void)k, (void)v, (void)attention_mask;
+  throw ConfigError("scaled_dot_product_attention needs LibTorch 2.x", "MultiHeadSelfAttention", "\"eager\"");
+#endif
 }
 
 FFNImpl::FFNImpl(const DistilBertConfig& c)

@@ -131,9 +131,14 @@ class MultiHeadSelfAttentionImpl : public LinearHost {
   explicit MultiHeadSelfAttentionImpl(const DistilBertConfig& config);
   /// Self-attention over x [B, T, dim]; attention_mask [B, T], 0 for keys to ignore.
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attention_mask);
+  /// The "sdpa" path on heads already split: q, k, v [B, n_heads, T, head_dim] -> the same
+  /// shape; attention_mask [B, T] as forward's.
+  torch::Tensor sdpa_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                               const torch::Tensor& attention_mask);
 
   std::int64_t n_heads;                   ///< number of heads
   std::int64_t dim;                       ///< model width
+  bool sdpa;                              ///< config.attn_implementation == "sdpa"
   torch::nn::Dropout dropout;             ///< config.attention_dropout, on the weights
   std::shared_ptr<LinearLayer> q_lin;     ///< query projection [dim, dim]
   std::shared_ptr<LinearLayer> k_lin;     ///< key projection
