@@ -2,7 +2,9 @@
 
 # Warnings and options every loraft target compiles with.
 add_library(loraft_options INTERFACE)
-target_compile_features(loraft_options INTERFACE cxx_std_17)
+# cxx_std_<N> travels with the installed loraft::loraft, so a user's project compiles loraft's
+# headers with the standard that LibTorch demands (CMakeLists.txt chooses it).
+target_compile_features(loraft_options INTERFACE cxx_std_${LORAFT_CXX_STANDARD})
 target_compile_options(loraft_options INTERFACE -Wall -Wextra
   $<$<BOOL:${LORAFT_WERROR}>:-Werror>)
 target_include_directories(loraft_options INTERFACE
