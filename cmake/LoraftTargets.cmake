@@ -106,7 +106,9 @@ endfunction()
 # program test_<area>, registered with CTest under the label <area>. Each program is one CTest
 # entry (starting a LibTorch process costs most of a second, so one process per case would
 # dominate `make test`). Cases named *Slow* run in a second entry labelled `slow`, so that
-# `ctest -LE slow` skips them.
+# `ctest -LE slow` skips them. An area with a cuda_test.cpp gets a third entry, <area>_cuda
+# (label `cuda`), for its test suite `Cuda`: CTest reports it as skipped, naming the reason,
+# where there is no CUDA device.
 function(loraft_test area)
   cmake_parse_arguments(T "" "" "COMPONENTS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/${area}/*.cpp)
@@ -118,7 +120,7 @@ function(loraft_test area)
   loraft_link_components(test_${area} ${T_COMPONENTS})
   target_link_libraries(test_${area} PRIVATE loraft_test_support GTest::gtest_main)
   loraft_program(test_${area})
-  add_test(NAME ${area} COMMAND test_${area} --gtest_filter=-*Slow*:*/*Slow*
+  add_test(NAME ${area} COMMAND test_${area} --gtest_filter=-*Slow*:*/*Slow*:Cuda.*
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   # CTest runs programs in parallel (`ctest -j`): one LibTorch thread each keeps OpenMP
   # from oversubscribing the cores, which costs far more than it gains on small tests.
@@ -128,6 +130,15 @@ function(loraft_test area)
            WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
   set_tests_properties(${area}_slow PROPERTIES LABELS "${area};slow"
                        ENVIRONMENT "LORAFT_NUM_THREADS=1;OMP_NUM_THREADS=1")
+  if(EXISTS ${CMAKE_CURRENT_SOURCE_DIR}/${area}/cuda_test.cpp)
+    add_test(NAME ${area}_cuda COMMAND test_${area} --gtest_filter=Cuda.*
+             WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
+    # CUBLAS_WORKSPACE_CONFIG: cuBLAS is deterministic only with a fixed workspace (CUDA docs,
+    # "Results reproducibility"), which the bitwise resume test needs.
+    set_tests_properties(${area}_cuda PROPERTIES LABELS "${area};cuda"
+                         SKIP_REGULAR_EXPRESSION "no CUDA device"
+                         ENVIRONMENT "LORAFT_NUM_THREADS=1;OMP_NUM_THREADS=1;CUBLAS_WORKSPACE_CONFIG=:4096:8")
+  endif()
 endfunction()
 
 # loraft_app(<name> COMPONENTS <component>...): apps/<name>.cpp becomes the program <name>.

@@ -3,63 +3,14 @@
 // accumulation as transformers 4.46.3 does it, and bf16 autocast.
 #include <gtest/gtest.h>
 
-#include <random>
-
 #include "loraft/io/file.h"
-#include "loraft/model/checkpoint.h"
-#include "loraft/train/run_directory.h"
-#include "loraft/train/trainer.h"
-#include "support/test_support.h"
+#include "train_support.h"
 
 namespace loraft::train {
 namespace {
 
 using io::Json;
-
-// Rows [CLS] w... [SEP] over the tiny vocab (333 ids; 0-4 are special). The label is the
-// parity of how many ids fall in the upper half: learnable, not trivial.
-data::TokenRows synthetic_rows(std::int64_t n, std::uint32_t seed) {
-  std::mt19937 rng(seed);
-  data::TokenRows rows;
-  for (std::int64_t i = 0; i < n; ++i) {
-    std::vector<std::int32_t> ids{2};
-    const int len = 3 + static_cast<int>(rng() % 10);
-    int upper = 0;
-    for (int t = 0; t < len; ++t) {
-      const std::int32_t id = 5 + static_cast<std::int32_t>(rng() % 328);
-      upper += id >= 169;
-      ids.push_back(id);
-    }
-    ids.push_back(3);
-    rows.push_back(ids, upper % 4);
-  }
-  return rows;
-}
-
-model::DistilBertForSequenceClassification tiny() {
-  return model::load_sequence_classification(testing::fixture("distilbert-tiny"));
-}
-
-TrainConfig small_config(Method method) {
-  TrainConfig c;
-  c.method = method;
-  c.epochs = 2;
-  c.batch_size = 8;
-  c.eval_batch_size = 16;
-  c.learning_rate = 1e-3;
-  c.lora.r = 4;
-  c.lora.lora_alpha = 16;
-  c.seed = 11;
-  c.max_length = 64;  // the tiny model's max_position_embeddings
-  return c;
-}
-
-RunOptions options_in(const testing::ScratchDir& dir) {
-  RunOptions o;
-  o.runs_dir = dir.path();
-  o.progress = false;
-  return o;
-}
+using namespace testing_support;
 
 TEST(Trainer, LoraRunWritesItsRecords) {
   testing::ScratchDir dir;
@@ -105,36 +56,6 @@ TEST(Trainer, FinishedRunIsReusedNotRetrained) {
   EXPECT_NE(Trainer(tiny(), train, eval, c, Json{}, options_in(dir)).run().run_dir, first.run_dir);
 }
 
-// Interrupt at `stop` (mid-epoch or at an epoch end), resume in a new Trainer with a fresh
-// model, and compare with a run that never stopped: every parameter bit for bit (dropout is on,
-// so the generator state must be restored too).
-void check_resume(Method method, std::int64_t stop, std::int64_t accumulation = 1,
-                  std::size_t records = 12) {
-  SCOPED_TRACE(std::string(to_string(method)) + " stop after " + std::to_string(stop) +
-               ", accumulation " + std::to_string(accumulation));
-  auto train = synthetic_rows(40, 5), eval = synthetic_rows(10, 6);
-  TrainConfig c = small_config(method);
-  c.gradient_accumulation_steps = accumulation;
-  testing::ScratchDir a, b;
-  Trainer straight(tiny(), train, eval, c, Json{}, options_in(a));
-  RunResult ra = straight.run();
-
-  RunOptions o = options_in(b);
-  o.interrupt_after_steps = stop;
-  EXPECT_THROW(Trainer(tiny(), train, eval, c, Json{}, o).run(), TrainingInterrupted);
-  o.interrupt_after_steps = 0;
-  Trainer resumed(tiny(), train, eval, c, Json{}, o);
-  RunResult rb = resumed.run();
-  EXPECT_FALSE(rb.reused);
-  auto pa = straight.model()->named_parameters(), pb = resumed.model()->named_parameters();
-  ASSERT_EQ(pa.size(), pb.size());
-  for (auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
-  EXPECT_EQ(ra.summary["final"], rb.summary["final"]);
-  // The resumed record holds each step once.
-  auto mb = RunDirectory(b.path(), resumed.run_config()).metrics();
-  EXPECT_EQ(mb.size(), records);
-}
-
 TEST(Trainer, ResumeAfterInterruptionEqualsUninterrupted) {
   check_resume(Method::lora, 3);      // mid-epoch
   check_resume(Method::loraplus, 5);  // at the end of epoch 1
@@ -142,17 +63,6 @@ TEST(Trainer, ResumeAfterInterruptionEqualsUninterrupted) {
   // 5 batches an epoch in groups of 2: steps end at batches 2, 4, 5; the schedule has
   // 2 x (5 / 2) = 4 steps, so epoch 2 stops after one: 4 steps + 2 evals.
   check_resume(Method::lora, 2, 2, 6);
-}
-
-// Rows 0..n-1 in order, as one batch and as micro-batches of `size`.
-std::vector<data::Batch> batches_of(const data::TokenRows& rows, std::int64_t size) {
-  data::BatchOptions o;
-  o.batch_size = size;
-  o.max_length = 64;
-  data::Batcher batcher(rows, o);
-  std::vector<data::Batch> out;
-  for (std::int64_t b = 0; b < batcher.num_batches(); ++b) out.push_back(batcher.batch(0, b));
-  return out;
 }
 
 StepResult one_step(const std::vector<data::Batch>& micro_batches, std::int64_t accumulation) {
