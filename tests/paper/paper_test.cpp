@@ -88,6 +88,20 @@ TEST(Profile, MissingDownloadFailsFastNamingTheCommand) {
     EXPECT_NE(what.find("data/models/distilbert-base-uncased"), std::string::npos) << what;
     EXPECT_NE(what.find("scripts/fetch-model.sh"), std::string::npos) << what;
   }
+  // The report's own profile on a machine without its downloads: one error names all three.
+  std::ifstream full_json(loraft::testing::source_dir() / "paper/profiles/full.json");
+  loraft::testing::write_text(root / "paper/profiles/full.json",
+                              std::string(std::istreambuf_iterator<char>(full_json), {}));
+  try {
+    loraft::paper::Profile::load("full", root.path());
+    FAIL() << "the full profile loaded without its downloads";
+  } catch (const loraft::ConfigError& e) {
+    const std::string what = e.what();
+    for (const char* item : {"data/models/distilbert-base-uncased (get it with: scripts/fetch-model.sh)",
+                             "data/full/imdb (get it with: scripts/fetch-data.sh imdb)",
+                             "data/full/ag_news/train.csv (get it with: scripts/fetch-data.sh ag_news)"})
+      EXPECT_NE(what.find(item), std::string::npos) << "missing " << item << " in: " << what;
+  }
   loraft::testing::write_text(root / "paper/profiles/typo.json", R"({"model": "m", "seed": [1]})");
   EXPECT_THROW(loraft::paper::Profile::load("typo", root.path()), loraft::ConfigError);
   EXPECT_THROW(loraft::paper::Profile::load("nonesuch", root.path()), loraft::ConfigError);
@@ -177,9 +191,10 @@ TEST(Paper, SmokeProfileMakesEveryFigureAndTableFromItsRuns) {
                                       "--out", out.path().string(), "--no-pdf"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const auto& program : kPrograms) check_program(out.path(), program);
-  for (const auto& program : kPrograms)
-    if (program.rfind("fig", 0) == 0)
-      for (const char* ext : {".pdf", ".png"}) EXPECT_GT(fs::file_size(out / "figures" / (program + ext)), 0u) << program << ext;
+  for (const auto& program : kPrograms) {
+    if (program.rfind("fig", 0) != 0) continue;
+    for (const char* ext : {".pdf", ".png"}) EXPECT_GT(fs::file_size(out / "figures" / (program + ext)), 0u) << program << ext;
+  }
 
   // The plotted means are the means of the runs' final accuracies.
   const Csv runs = read_csv(out / "results/fig1_imdb.csv");
@@ -194,7 +209,9 @@ TEST(Paper, SmokeProfileMakesEveryFigureAndTableFromItsRuns) {
   // LoRA's update has rank at most r; the full update is measured for every linear matrix.
   int full = 0;
   for (const auto& row : read_csv(out / "results/fig8_update_rank_ranks.csv").rows) {
-    if (row.at("kind") == "lora") EXPECT_LE(num(row, "effective_rank"), 8.0 + 1e-6);
+    if (row.at("kind") == "lora") {
+      EXPECT_LE(num(row, "effective_rank"), 8.0 + 1e-6);
+    }
     full += row.at("kind") == "full";
   }
   EXPECT_EQ(full, 12);

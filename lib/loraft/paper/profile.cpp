@@ -93,15 +93,17 @@ Profile Profile::load(const std::string& name_or_file, const fs::path& root_in) 
 
   std::map<std::string, std::string> fetch;
   if (j.contains("fetch")) fetch = j["fetch"].get<std::map<std::string, std::string>>();
-  // A path the profile needs: absolute, and present, or a ConfigError that says how to get it.
+  // A path the profile needs, made absolute. Missing ones are collected, with the command that
+  // fetches each, so that one error names every download before anything runs.
+  std::vector<std::string> missing;
+  std::set<std::string> missing_paths;  // IMDB's train and test split share one folder
   auto need = [&](const std::string& relative, const std::string& what) {
     fs::path path = fs::path(relative).is_absolute() ? fs::path(relative) : root / relative;
-    if (!fs::exists(path)) {
-      std::string hint;
+    if (!fs::exists(path) && missing_paths.insert(relative).second) {
+      std::string item = what + " " + relative;
       for (const auto& [prefix, command] : fetch)
-        if (relative.rfind(prefix, 0) == 0) hint = "; get it with: " + command;
-      throw ConfigError("profile " + p.name + " needs " + what + " " + relative + ", which is missing" + hint,
-                        where);
+        if (relative.rfind(prefix, 0) == 0) item += " (get it with: " + command + ")";
+      missing.push_back(item);
     }
     return path;
   };
@@ -109,7 +111,9 @@ Profile Profile::load(const std::string& name_or_file, const fs::path& root_in) 
   p.note = j.value("note", "");
   const auto model = io::get_field<std::string>(j, "model", where);
   p.model = need(model, "the model");
-  p.vocab = need(j.value("vocab", (fs::path(model) / "vocab.txt").string()), "the vocabulary");
+  const std::string vocab = j.value("vocab", (fs::path(model) / "vocab.txt").string());
+  if (fs::exists(p.model) || vocab.rfind(model, 0) != 0) p.vocab = need(vocab, "the vocabulary");
+  else p.vocab = p.model / fs::path(vocab).lexically_relative(model);  // comes with the model's download
   const Json data_json = io::get_field<Json>(j, "data", where);
   for (auto it = data_json.begin(); it != data_json.end(); ++it) {
     const std::string data_name = it.key();
@@ -125,6 +129,13 @@ Profile Profile::load(const std::string& name_or_file, const fs::path& root_in) 
     s.train_limit = d.value("train_limit", std::int64_t{0});
     s.eval_limit = d.value("eval_limit", std::int64_t{0});
     p.data[data_name] = s;
+  }
+  if (!missing.empty()) {
+    std::string list;
+    for (const auto& m : missing) list += (list.empty() ? "" : "; ") + m;
+    throw ConfigError("profile " + p.name + " needs " + std::to_string(missing.size()) +
+                          " missing download(s): " + list,
+                      where);
   }
   p.base = train::TrainConfig::from_json(j.value("train", Json::object()), where + ": train");
   p.seeds = j.value("seeds", std::vector<std::uint64_t>{42});

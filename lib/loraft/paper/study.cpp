@@ -221,6 +221,12 @@ void Study::plot(const std::string& script, double width, double height) {
   }
   const fs::path gp_file = base.string() + ".gp";
   io::write_file_atomic(gp_file, gp.str());
+  // LORAFT_NO_PLOT=1: machines without gnuplot (the GPU check) keep the script, which
+  // `gnuplot FILE.gp` draws elsewhere; every CSV and table is written as usual.
+  if (const char* no_plot = std::getenv("LORAFT_NO_PLOT"); no_plot && std::string(no_plot) == "1") {
+    outputs_.push_back(gp_file.string());
+    return;
+  }
   const std::string command = "gnuplot " + quote_shell(gp_file.string()) + " 2>" +
                               quote_shell(base.string() + ".gnuplot.log");
   if (std::system(command.c_str()) != 0)
