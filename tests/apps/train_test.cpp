@@ -2,6 +2,7 @@
 // epoch, for each method; the run record, the PEFT adapter or checkpoint it leaves, reuse of
 // a finished run, and errors as one line with exit status 2.
 #include <gtest/gtest.h>
+#include <torch/torch.h>
 
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
@@ -104,6 +105,13 @@ TEST(LoraftTrain, BadInputIsOneLineAndStatusTwo) {
   EXPECT_NE(r.err.find("full, lora or loraplus"), std::string::npos) << r.err;
   auto missing = testing::run_process({testing::program("loraft-train").string(), "--model", "x"});
   EXPECT_EQ(missing.exit_code, 2);
+  // CUDA where there is none (a CPU build of LibTorch, or no GPU): one line, not LibTorch's trace.
+  if (!torch::cuda::is_available()) {
+    auto cuda = train(dir, "lora", {"--device", "cuda"});
+    EXPECT_EQ(cuda.exit_code, 2);
+    EXPECT_NE(cuda.err.find("no CUDA device"), std::string::npos) << cuda.err;
+    EXPECT_EQ(cuda.err.find("frame #"), std::string::npos) << cuda.err;
+  }
   auto help = testing::run_process({testing::program("loraft-train").string(), "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--loraplus-ratio"), std::string::npos);

@@ -139,7 +139,9 @@ TEST_F(Cuda, Fp16LossScalerSkipsOverflowingStepsAndGrows) {
   const double settled = scaler.scale();
   EXPECT_EQ(scaler.growth_tracker(), 1);
   r = train_step(m, optimizer, batches, o);  // the second clean step in a row grows the scale
-  if (!r.skipped) EXPECT_EQ(scaler.scale(), 2 * settled);
+  if (!r.skipped) {
+    EXPECT_EQ(scaler.scale(), 2 * settled);
+  }
 }
 
 TEST_F(Cuda, ResumeAfterInterruptionIsBitwise) {

@@ -104,7 +104,7 @@ RunResult Pretrainer::run() {
   RunDirectory dir(options_.runs_dir, run_config());
   if (auto done = dir.summary()) return {dir.path(), *done, true};
   ensure_threads_configured();
-  const torch::Device device(config_.device);
+  const torch::Device device = available_device(config_.device);
 
   model_->to(device);
   // run_mlm.py trains every parameter with the Trainer's decay groups (no decay on biases and

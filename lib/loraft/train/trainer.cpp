@@ -157,6 +157,24 @@ torch::Device parse_device(const std::string& name) {
   }
 }
 
+torch::Device available_device(const std::string& name) {
+  const torch::Device device = parse_device(name);
+  if (device.is_cuda()) {
+    // torch::cuda::device_count() is 0 both for a LibTorch built without CUDA and for a
+    // machine without a visible GPU: one message for both, instead of LibTorch's own
+    // "not linked with support for cuda devices" deep inside the first copy.
+    const auto count = static_cast<std::int64_t>(torch::cuda::device_count());
+    if (count == 0)
+      throw ConfigError("device \"" + name + "\": no CUDA device (LibTorch " TORCH_VERSION
+                        " here was built without CUDA or sees no GPU)",
+                        "device", "cpu, or cuda on a machine with an NVIDIA GPU and a CUDA build of LibTorch");
+    if (device.has_index() && device.index() >= count)
+      throw ConfigError("device \"" + name + "\": only " + std::to_string(count) + " CUDA device(s)", "device",
+                        "cuda:0 to cuda:" + std::to_string(count - 1));
+  }
+  return device;
+}
+
 // ----- steps and evaluation ------------------------------------------------------------------
 
 std::vector<optim::ParamGroup> prepare_model(model::DistilBertForSequenceClassification& model,
@@ -362,7 +380,7 @@ RunResult Trainer::run() {
   RunDirectory dir(options_.runs_dir, run_config());
   if (auto done = dir.summary()) return {dir.path(), *done, true};
   ensure_threads_configured();
-  const torch::Device device(config_.device);
+  const torch::Device device = available_device(config_.device);
 
   auto groups = prepare_model(model_, config_);
   model_->to(device);

@@ -106,6 +106,11 @@ void require(bool ok, const char* field, const char* expected);
 /// The torch::Device `name` names ("cpu", "cuda", "cuda:1"); ConfigError otherwise.
 torch::Device parse_device(const std::string& name);
 
+/// parse_device(name), and ConfigError unless this process can use that device (a CUDA
+/// device needs a CUDA build of LibTorch and a visible GPU). Checked where work starts, not in
+/// validate(): a run recorded on a GPU can still be read, reused and plotted on a CPU.
+torch::Device available_device(const std::string& name);
+
 /// Loss and classification quality over a data set.
 struct EvalResult {
   double loss = 0.0;       ///< mean cross-entropy per example
