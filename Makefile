@@ -11,6 +11,10 @@ BUILD_DIR ?= build
 BUILD_TYPE ?= Release
 JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
+# Extra CMake configure flags, e.g. another LibTorch: CMAKE_ARGS=-DCMAKE_PREFIX_PATH=/opt/libtorch
+CMAKE_ARGS ?=
+# Test labels `make test` leaves out (a CTest regex; the Docker build uses 'slow|cuda|docs').
+CTEST_EXCLUDE ?= slow
 
 .PHONY: all deps configure build test test-all bench docs clean pretrain paper burn
 
@@ -20,7 +24,7 @@ deps:
 	@scripts/install-deps.sh
 
 $(BUILD_DIR)/build.ninja: | deps
-	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
 
 configure: $(BUILD_DIR)/build.ninja
 
@@ -28,7 +32,7 @@ build: deps configure
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
-	cd $(BUILD_DIR) && ctest --output-on-failure -LE slow -j $(JOBS) $(CTEST_ARGS)
+	cd $(BUILD_DIR) && ctest --output-on-failure -LE '$(CTEST_EXCLUDE)' -j $(JOBS) $(CTEST_ARGS)
 
 test-all: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)

@@ -96,7 +96,7 @@ verify() {
       return 0
     fi
   fi
-  [[ "$sha$md5" == "--" ]] && warn "$label: no checksum in the manifest" || say "$label: checksum ok"
+  if [[ "$sha$md5" == "--" ]]; then warn "$label: no checksum in the manifest"; else say "$label: checksum ok"; fi
 }
 
 # download URL OUT: to OUT (atomically), unless --offline.
@@ -129,7 +129,7 @@ find_mirror() {
     if is_archive "$m"; then
       n="$(tar -tf "$m" 2>/dev/null | grep -Ec "$pattern" || true)"
     elif [[ -d "$m" ]]; then
-      n="$(cd "$m" && find . -maxdepth 4 -type f 2>/dev/null | sed 's|^\./||' | grep -Ec "$pattern" || true)"
+      n="$( { cd "$m" && find . -maxdepth 4 -type f 2>/dev/null | sed 's|^\./||' | grep -Ec "$pattern"; } || true)"
     fi
     if [[ "${n:-0}" -gt 0 ]]; then echo "$m"; return; fi
   done
@@ -167,7 +167,7 @@ unpack() {
 # The folder under $1 that holds train/ or test/ with the marker $2 (pos or a csv), or nothing.
 find_root() {
   local base="$1" marker="$2" hit
-  hit="$(cd "$base" && find . -maxdepth 5 -path "*/$marker" 2>/dev/null | sed 's|^\./||' | sort | awk 'NR == 1' || true)"
+  hit="$( { cd "$base" && find . -maxdepth 5 -path "*/$marker" 2>/dev/null | sed 's|^\./||' | sort | awk 'NR == 1'; } || true)"
   [[ -n "$hit" ]] || return 0
   echo "$base/$hit"
 }

@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages loraft needs, if any is missing.
+# Installs the Debian 12 packages loraft needs, if any is missing (also on Ubuntu 24.04, the
+# base of the Docker image; the release is read from /etc/os-release).
 #   scripts/install-deps.sh           install what is missing (as root), else print the command
 #   scripts/install-deps.sh --check   only report; exit 1 if something is missing
 #   scripts/install-deps.sh --tex     also TeX Live and latexmk, for the paper's PDF (make paper)
 #   LORAFT_EXTRA_PACKAGES="..."       more packages to check
+#   LORAFT_TORCH=external             LibTorch comes from elsewhere (scripts/install-libtorch.sh,
+#                                     the Docker image): skip Debian's LibTorch and OpenBLAS
 set -euo pipefail
+
+# ID-VERSION_ID of the running system, e.g. debian-12 or ubuntu-24.04 (LORAFT_OS_RELEASE: another
+# os-release file, for tests).
+os_field() { sed -n "s/^$1=//p" "${LORAFT_OS_RELEASE:-/etc/os-release}" 2>/dev/null | tr -d '"' | head -n 1; }
+distro="$(os_field ID)-$(os_field VERSION_ID)"
+case "${LORAFT_TORCH:-debian}" in
+  debian|external) ;;
+  *) echo "install-deps: error: LORAFT_TORCH=${LORAFT_TORCH} (expected debian or external)" >&2; exit 2 ;;
+esac
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache
@@ -19,7 +31,23 @@ packages=(
   libssl-dev              # SHA-256
   doxygen gnuplot-nox
   xz-utils ca-certificates curl jq
+  unzip                   # scripts/install-libtorch.sh
+  shellcheck              # scripts/lint.sh (the lint test)
 )
+# Every name above is the same on Ubuntu 24.04 (noble, with universe, as in the CUDA images);
+# a release with other names gets a case here. Other systems are tried with Debian 12's names.
+case "$distro" in
+  debian-12|ubuntu-24.04) ;;
+  *) echo "install-deps: warning: untested system $distro: trying Debian 12's package names" >&2 ;;
+esac
+if [[ "${LORAFT_TORCH:-debian}" == external ]]; then
+  # The official LibTorch builds bring their own BLAS (MKL) and CUDA libraries.
+  kept=()
+  for p in "${packages[@]}"; do
+    [[ "$p" == libtorch-dev || "$p" == libopenblas0-pthread ]] || kept+=("$p")
+  done
+  packages=("${kept[@]}")
+fi
 # shellcheck disable=SC2206
 packages+=(${LORAFT_EXTRA_PACKAGES:-})
 if [[ "${1:-}" == "--tex" ]]; then
@@ -43,7 +71,7 @@ if [[ "${1:-}" == "--check" ]]; then
   exit 1
 fi
 if [[ $(id -u) -ne 0 ]]; then
-  echo "loraft needs these Debian packages: ${missing[*]}" >&2
+  echo "loraft needs these packages ($distro): ${missing[*]}" >&2
   echo "run as root:  apt-get update && $cmd" >&2
   exit 1
 fi
