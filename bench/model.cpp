@@ -28,6 +28,7 @@
 #include <torch/version.h>
 
 #include "loraft/core/threads.h"
+#include "loraft/core/timing.h"
 #include "loraft/model/distilbert.h"
 #include "loraft/train/trainer.h"
 
@@ -50,9 +51,10 @@ void synchronize() {
   if (g_device.is_cuda()) torch::cuda::synchronize();
 }
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
+// Seconds since t0 once the device has finished its queued work.
+double synchronized_seconds_since(loraft::Clock::time_point t0) {
   synchronize();
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return loraft::seconds_since(t0);
 }
 
 torch::Dtype gemm_dtype() { return g_autocast == Autocast::bf16 ? torch::kBFloat16 : torch::kFloat; }
@@ -68,9 +70,9 @@ double measure_gemm_rate() {
   double best = 1e30;
   for (int i = 0; i < 10; ++i) {
     synchronize();
-    auto t0 = std::chrono::steady_clock::now();
+    auto t0 = loraft::Clock::now();
     torch::mm_out(c, a, b);
-    best = std::min(best, seconds_since(t0));
+    best = std::min(best, synchronized_seconds_since(t0));
   }
   return 2.0 * kGemmN * kGemmN * kGemmN / best;
 }
@@ -147,10 +149,10 @@ void BM_EvalForward(benchmark::State& state) {
   auto logits = forward();  // warm-up
   double seconds = 0;
   for (auto _ : state) {
-    auto t0 = std::chrono::steady_clock::now();
+    auto t0 = loraft::Clock::now();
     logits = forward();
     benchmark::DoNotOptimize(logits.data_ptr());
-    seconds += seconds_since(t0);
+    seconds += synchronized_seconds_since(t0);
   }
   set_counters(state, step_matmul_flops(s.config, "eval"), seconds);
 }
@@ -174,10 +176,10 @@ void BM_TrainStep(benchmark::State& state, loraft::train::Method method) {
   step();  // warm-up (allocates the optimizer state)
   double seconds = 0;
   for (auto _ : state) {
-    auto t0 = std::chrono::steady_clock::now();
+    auto t0 = loraft::Clock::now();
     auto result = step();
     benchmark::DoNotOptimize(result.loss);
-    seconds += seconds_since(t0);
+    seconds += synchronized_seconds_since(t0);
   }
   const double per_step = seconds / static_cast<double>(state.iterations());
   const bool full = method == loraft::train::Method::full;

@@ -33,7 +33,7 @@ ProgressBar::ProgressBar(std::string label, std::int64_t total, std::string unit
       unit_(std::move(unit)),
       total_(total),
       enabled_(stderr_is_terminal()),
-      start_(std::chrono::steady_clock::now()),
+      start_(Clock::now()),
       last_draw_(start_) {}
 
 ProgressBar::~ProgressBar() { finish(); }
@@ -41,7 +41,7 @@ ProgressBar::~ProgressBar() { finish(); }
 void ProgressBar::advance(std::int64_t n) {
   done_ += n;
   if (!enabled_) return;
-  auto now = std::chrono::steady_clock::now();
+  auto now = Clock::now();
   if (now - last_draw_ >= std::chrono::milliseconds(100)) {
     last_draw_ = now;
     draw(false);
@@ -57,8 +57,7 @@ void ProgressBar::finish() {
 }
 
 void ProgressBar::draw(bool final) {
-  double elapsed =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  double elapsed = seconds_since(start_);
   double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
   std::string line = "\r" + label_ + " ";
   if (total_ > 0) {

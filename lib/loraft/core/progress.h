@@ -6,6 +6,8 @@
 #include <cstdint>
 #include <string>
 
+#include "loraft/core/timing.h"
+
 namespace loraft {
 
 /// Shows `label [#####.....] done/total rate ETA` on stderr, redrawn at most ~10 times a
@@ -36,7 +38,7 @@ class ProgressBar {
   std::string label_, unit_, postfix_;
   std::int64_t total_, done_ = 0;
   bool enabled_, finished_ = false;
-  std::chrono::steady_clock::time_point start_, last_draw_;
+  Clock::time_point start_, last_draw_;
 };
 
 }  // namespace loraft

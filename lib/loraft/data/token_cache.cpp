@@ -11,6 +11,7 @@
 
 #include "loraft/core/error.h"
 #include "loraft/core/hash.h"
+#include "loraft/core/timing.h"
 #include "loraft/core/log.h"
 #include "loraft/core/progress.h"
 #include "loraft/core/threads.h"
@@ -242,7 +243,7 @@ void write_token_cache(const fs::path& path, const TokenCacheFile& file, int def
 
 TokenCacheResult load_or_build(const Dataset& dataset, const TextEncoder& encoder,
                                const TokenCacheOptions& options) {
-  const auto start = std::chrono::steady_clock::now();
+  const auto start = Clock::now();
   dataset.validate();
   TokenCacheResult result;
   const std::string content = dataset.content_sha256();
@@ -285,8 +286,7 @@ TokenCacheResult load_or_build(const Dataset& dataset, const TextEncoder& encode
     write_token_cache(result.path, file, options.deflate_level);
     result.rows = std::move(file.rows);
   }
-  result.seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.seconds = seconds_since(start);
   return result;
 }
 

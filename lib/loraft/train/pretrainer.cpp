@@ -7,6 +7,7 @@
 #include "loraft/core/log.h"
 #include "loraft/core/progress.h"
 #include "loraft/core/threads.h"
+#include "loraft/core/timing.h"
 #include "loraft/core/version.h"
 #include "loraft/io/file.h"
 #include "loraft/io/safetensors.h"
@@ -56,10 +57,6 @@ void PretrainConfig::validate() const {
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
 Json eval_json(const MlmEvalResult& r) {
   return Json{{"loss", r.loss}, {"perplexity", r.perplexity}, {"masked_tokens", r.masked_tokens},
               {"blocks", r.blocks}};
@@ -100,6 +97,71 @@ Json Pretrainer::run_config() const {
               {"loraft_version", version()}};
 }
 
+namespace {
+
+// Masked-LM pretraining as the loop's task (run_mlm.py): shuffled blocks, 80/10/10 masking
+// drawn from (seed, epoch), one batch a step, held-out perplexity at each epoch's end.
+class PretrainingTask : public TrainingTask {
+ public:
+  PretrainingTask(model::DistilBertForMaskedLM& model, optim::AdamW& optimizer, const MlmBlocks& train,
+                  const MlmBlocks& heldout, const PretrainConfig& config, const torch::Device& device)
+      : model_(model), optimizer_(optimizer), train_(train), heldout_(heldout), config_(config), device_(device) {}
+
+  std::int64_t batches_per_epoch() const override {
+    return (train_.size() + config_.batch_size - 1) / config_.batch_size;
+  }
+
+  StepOutcome step(std::int64_t epoch, std::int64_t first, std::int64_t count) override {
+    StepOutcome out;
+    const auto t0 = Clock::now();
+    if (epoch != order_epoch_) {
+      order_ = data::epoch_order(train_.size(), true, config_.seed, epoch);
+      order_epoch_ = epoch;
+    }
+    const std::int64_t n = train_.size();
+    const std::vector<std::int64_t> which(order_.begin() + first * config_.batch_size,
+                                          order_.begin() + std::min(n, (first + count) * config_.batch_size));
+    MaskedBatch batch = masked_batch(train_, which, config_.masking, config_.seed, epoch);
+    out.data_seconds = seconds_since(t0);
+    const double lr = optimizer_.groups().front().lr;
+    const PretrainingLoss terms = pretraining_loss(model_, batch, config_.cls_bow_weight);
+    out.loss = terms.total.item<double>();
+    if (!std::isfinite(out.loss)) throw NonFiniteError("the loss is " + std::to_string(out.loss));
+    terms.total.backward();
+    const double grad_norm = optimizer_update(optimizer_, config_.max_grad_norm).grad_norm;
+    out.examples = static_cast<std::int64_t>(which.size());
+    out.record = Json{{"loss", out.loss}, {"grad_norm", grad_norm}, {"lr", lr}};
+    if (terms.cls_bow.defined()) {
+      out.record["mlm_loss"] = terms.mlm.item<double>();
+      out.record["cls_bow_loss"] = terms.cls_bow.item<double>();
+    }
+    return out;
+  }
+
+  Json evaluate(std::int64_t epoch) override {
+    const MlmEvalResult ev =
+        evaluate_mlm(model_, heldout_, config_.eval_batch_size, config_.masking, eval_seed(config_), device_);
+    log_info("epoch " + std::to_string(epoch + 1) + ": held-out MLM loss " + std::to_string(ev.loss) +
+             ", perplexity " + std::to_string(ev.perplexity));
+    return Json{{"eval_loss", ev.loss}, {"eval_perplexity", ev.perplexity}, {"eval_masked_tokens", ev.masked_tokens}};
+  }
+
+  // The same masked held-out set every epoch (seed fixed, epoch 0 of its own stream).
+  static std::uint64_t eval_seed(const PretrainConfig& config) { return config.seed ^ 0x5eed0e7a1ULL; }
+
+ private:
+  model::DistilBertForMaskedLM& model_;
+  optim::AdamW& optimizer_;
+  const MlmBlocks& train_;
+  const MlmBlocks& heldout_;
+  const PretrainConfig& config_;
+  torch::Device device_;
+  std::vector<std::int64_t> order_;
+  std::int64_t order_epoch_ = -1;
+};
+
+}  // namespace
+
 RunResult Pretrainer::run() {
   RunDirectory dir(options_.runs_dir, run_config());
   if (auto done = dir.summary()) return {dir.path(), *done, true};
@@ -113,122 +175,33 @@ RunResult Pretrainer::run() {
                                                      config_.learning_rate, config_.weight_decay));
   torch::manual_seed(config_.seed);  // dropout stream; checkpoints carry its state
 
+  PretrainingTask task(model_, optimizer, train_, heldout_, config_, device);
   const std::int64_t n = train_.size();
-  const std::int64_t per_epoch = (n + config_.batch_size - 1) / config_.batch_size;
+  const std::int64_t per_epoch = task.batches_per_epoch();
   // Trainer: with max_steps, num_train_epochs = ceil(max_steps / steps per epoch).
-  const std::int64_t total_steps = config_.max_steps > 0 ? config_.max_steps : per_epoch * config_.epochs;
-  const std::int64_t epochs = (total_steps + per_epoch - 1) / per_epoch;
-  optim::LinearSchedule schedule(total_steps, config_.warmup_steps);
-
-  TrainingProgress at;
-  if (options_.resume && load_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, at))
-    dir.truncate_metrics_after(at.global_step);
-  else
-    dir.truncate_metrics_after(0);
+  LoopPlan plan;
+  plan.max_steps = config_.max_steps > 0 ? config_.max_steps : per_epoch * config_.epochs;
+  plan.epochs = (plan.max_steps + per_epoch - 1) / per_epoch;
+  plan.bar_label = "pretrain";
+  plan.bar_unit = "steps";
+  optim::LinearSchedule schedule(plan.max_steps, config_.warmup_steps);
 
   const std::int64_t total_params = model::count_parameters(*model_);
   log_info("pretraining run " + dir.hash() + ": " + std::to_string(total_params) + " parameters, " +
            std::to_string(n) + " blocks of " + std::to_string(train_.block_size) + ", " +
-           std::to_string(total_steps) + " steps; record in " + dir.path().string());
+           std::to_string(plan.max_steps) + " steps; record in " + dir.path().string());
+  const TrainingProgress at = run_loop(task, dir, *model_, optimizer, schedule, plan, options_);
 
-  // The same masked held-out set every epoch (seed fixed, epoch 0 of its own stream).
-  const std::uint64_t eval_seed = config_.seed ^ 0x5eed0e7a1ULL;
-  model_->train();
-  for (; at.epoch < epochs; ++at.epoch, at.next_batch = 0) {
-    const std::vector<std::int64_t> order = data::epoch_order(n, true, config_.seed, at.epoch);
-    const std::int64_t batches = std::min(per_epoch, total_steps - at.epoch * per_epoch);
-    ProgressBar bar("pretrain " + std::to_string(at.epoch + 1) + "/" + std::to_string(epochs),
-                    batches - at.next_batch, "steps");
-    for (std::int64_t b = at.next_batch; b < batches; ++b) {
-      auto t0 = std::chrono::steady_clock::now();
-      const auto first = order.begin() + b * config_.batch_size;
-      const std::vector<std::int64_t> which(first, order.begin() + std::min(n, (b + 1) * config_.batch_size));
-      MaskedBatch batch = masked_batch(train_, which, config_.masking, config_.seed, at.epoch);
-      at.data_time += seconds_since(t0);
-      t0 = std::chrono::steady_clock::now();
-      apply_schedule(optimizer, schedule);
-      const double lr = optimizer.groups().front().lr;
-      const PretrainingLoss terms = pretraining_loss(model_, batch, config_.cls_bow_weight);
-      const torch::Tensor& loss = terms.total;
-      const double loss_value = loss.item<double>();
-      double grad_norm = 0;
-      try {
-        if (!std::isfinite(loss_value))
-          throw NonFiniteError("the loss is " + std::to_string(loss_value));
-        loss.backward();
-        grad_norm = optimizer_update(optimizer, config_.max_grad_norm).grad_norm;
-      } catch (const NonFiniteError& e) {
-        throw non_finite_in_run(e, dir.checkpoint_dir(), at.epoch + 1, at.global_step + 1);
-      }
-      schedule.step();
-      ++at.global_step;
-      at.next_batch = b + 1;
-      at.train_time += seconds_since(t0);
-      Json record{{"type", "step"},
-                  {"step", at.global_step},
-                  {"epoch", at.epoch + double(b + 1) / double(per_epoch)},
-                  {"loss", loss_value},
-                  {"grad_norm", grad_norm},
-                  {"lr", lr}};
-      if (terms.cls_bow.defined()) {
-        record["mlm_loss"] = terms.mlm.item<double>();
-        record["cls_bow_loss"] = terms.cls_bow.item<double>();
-      }
-      dir.append_metrics(record);
-      bar.advance();
-      bar.set_postfix("loss " + std::to_string(loss_value).substr(0, 6));
-      const bool epoch_end = b + 1 == batches;
-      const bool interrupt = options_.interrupt_after_steps == at.global_step;
-      if (!epoch_end && (interrupt || (options_.checkpoint_every > 0 &&
-                                       at.global_step % options_.checkpoint_every == 0)))
-        save_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, at, options_.keep_checkpoints);
-      if (interrupt && !epoch_end)
-        throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
-                                  dir.path().string());
-    }
-    bar.finish();
-    auto t0 = std::chrono::steady_clock::now();
-    MlmEvalResult ev = evaluate_mlm(model_, heldout_, config_.eval_batch_size, config_.masking, eval_seed, device);
-    at.eval_time += seconds_since(t0);
-    dir.append_metrics(Json{{"type", "eval"},
-                            {"step", at.global_step},
-                            {"epoch", at.epoch + 1},
-                            {"eval_loss", ev.loss},
-                            {"eval_perplexity", ev.perplexity},
-                            {"eval_masked_tokens", ev.masked_tokens}});
-    log_info("epoch " + std::to_string(at.epoch + 1) + ": held-out MLM loss " + std::to_string(ev.loss) +
-             ", perplexity " + std::to_string(ev.perplexity));
-    TrainingProgress next = at;
-    next.epoch = at.epoch + 1;
-    next.next_batch = 0;
-    save_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, next, options_.keep_checkpoints);
-    if (options_.interrupt_after_steps == at.global_step && next.epoch < epochs)
-      throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
-                                dir.path().string());
-  }
-
-  Json evals = Json::array();
-  for (const auto& m : dir.metrics())
-    if (m.value("type", "") == "eval") evals.push_back(m);
+  const std::uint64_t eval_seed = PretrainingTask::eval_seed(config_);
   const MlmEvalResult unigram = unigram_baseline(train_, heldout_, config_.masking, eval_seed);
-  Json summary{{"epochs", evals},
-               {"final", evals.empty() ? Json(nullptr) : evals.back()},
-               {"unigram_baseline", eval_json(unigram)},
-               {"eval_seed", eval_seed},
-               {"steps", at.global_step},
-               {"train_blocks", n},
-               {"heldout_blocks", heldout_.size()},
-               {"block_size", train_.block_size},
-               {"train_time_s", at.train_time},
-               {"eval_time_s", at.eval_time},
-               {"data_time_s", at.data_time},
-               {"train_steps_per_s", at.train_time > 0 ? double(at.global_step) / at.train_time : 0.0},
-               {"total_parameters", total_params},
-               {"peak_rss_mib", peak_rss_mib()},
-               {"threads", num_threads()},
-               {"device", config_.device},
-               {"loraft_version", version()},
-               {"torch_version", torch_version()}};
+  Json summary = loop_summary(dir, at, config_.device);
+  summary["unigram_baseline"] = eval_json(unigram);
+  summary["eval_seed"] = eval_seed;
+  summary["train_blocks"] = n;
+  summary["heldout_blocks"] = heldout_.size();
+  summary["block_size"] = train_.block_size;
+  summary["train_steps_per_s"] = at.train_time > 0 ? double(at.global_step) / at.train_time : 0.0;
+  summary["total_parameters"] = total_params;
   model_->to(torch::kCPU);
   model::save_pretrained(dir.path() / "final", model_);
   summary["final_dir"] = "final";

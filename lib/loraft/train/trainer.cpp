@@ -13,6 +13,7 @@
 #include "loraft/core/log.h"
 #include "loraft/core/progress.h"
 #include "loraft/core/threads.h"
+#include "loraft/core/timing.h"
 #include "loraft/core/version.h"
 #include "loraft/io/file.h"
 #include "loraft/io/safetensors.h"
@@ -321,12 +322,6 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
   return r;
 }
 
-NonFiniteError non_finite_in_run(const NonFiniteError& e, const fs::path& checkpoint_dir,
-                                 std::int64_t epoch, std::int64_t step) {
-  return NonFiniteError(e.problem() + "; the last checkpoint is kept in " + checkpoint_dir.string(),
-                        "epoch " + std::to_string(epoch) + ", step " + std::to_string(step),
-                        "finite values: lower the learning rate or check the data");
-}
 
 double peak_rss_mib() {
   std::ifstream status("/proc/self/status");
@@ -340,9 +335,73 @@ double peak_rss_mib() {
 
 namespace {
 
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
+// Fine-tuning as the loop's task: shuffled micro-batches of the rows, train_step(), evaluate().
+class FineTuningTask : public TrainingTask {
+ public:
+  FineTuningTask(model::DistilBertForSequenceClassification& model, optim::AdamW& optimizer,
+                 const data::Batcher& batches, const data::TokenRows& eval, const TrainConfig& config,
+                 const torch::Device& device)
+      : model_(model), optimizer_(optimizer), batches_(batches), eval_(eval), config_(config), device_(device) {
+    if (config.autocast == Autocast::fp16) scaler_.emplace();
+    options_.max_grad_norm = config.max_grad_norm;
+    options_.accumulation_steps = config.gradient_accumulation_steps;
+    options_.autocast = config.autocast;
+    options_.scaler = scaler_ ? &*scaler_ : nullptr;
+  }
+
+  std::int64_t batches_per_epoch() const override { return batches_.num_batches(); }
+
+  StepOutcome step(std::int64_t epoch, std::int64_t first, std::int64_t count) override {
+    StepOutcome out;
+    const auto t0 = Clock::now();
+    std::vector<data::Batch> micro_batches;
+    for (std::int64_t i = 0; i < count; ++i) micro_batches.push_back(batches_.batch(epoch, first + i));
+    out.data_seconds = seconds_since(t0);
+    Json lrs = Json::array();
+    for (const auto& g : optimizer_.groups()) lrs.push_back(g.lr);
+    const StepResult r = train_step(model_, optimizer_, micro_batches, options_);
+    for (const auto& mb : micro_batches) out.examples += mb.labels.size(0);
+    out.loss = r.loss;
+    out.skipped = r.skipped;
+    out.record = Json{{"loss", r.loss}, {"grad_norm", r.grad_norm}, {"lr", lrs}};
+    if (scaler_) {
+      out.record["loss_scale"] = scaler_->scale();
+      out.record["skipped"] = r.skipped;
+    }
+    return out;
+  }
+
+  Json evaluate(std::int64_t epoch) override {
+    const EvalResult ev = train::evaluate(model_, eval_, config_.eval_batch_size, config_.padding,
+                                          config_.max_length, device_, config_.autocast);
+    log_info("epoch " + std::to_string(epoch + 1) + ": eval loss " + std::to_string(ev.loss) + ", accuracy " +
+             std::to_string(ev.accuracy));
+    return Json{{"eval_loss", ev.loss},
+                {"eval_accuracy", ev.accuracy},
+                {"eval_macro_f1", ev.macro_f1},
+                {"eval_examples", ev.examples}};
+  }
+
+  void save_state(TrainingProgress& p) const override {
+    if (!scaler_) return;
+    p.loss_scale = scaler_->scale();
+    p.loss_scale_growth_tracker = scaler_->growth_tracker();
+  }
+
+  void load_state(const TrainingProgress& p) override {
+    if (scaler_ && p.loss_scale > 0) scaler_->set_state(p.loss_scale, p.loss_scale_growth_tracker);
+  }
+
+ private:
+  model::DistilBertForSequenceClassification& model_;
+  optim::AdamW& optimizer_;
+  const data::Batcher& batches_;
+  const data::TokenRows& eval_;
+  const TrainConfig& config_;
+  torch::Device device_;
+  std::optional<optim::GradScaler> scaler_;
+  StepOptions options_;
+};
 
 }  // namespace
 
@@ -397,132 +456,27 @@ RunResult Trainer::run() {
   data::Batcher batches(train_, bo);
   // transformers 4.46.3 Trainer: num_update_steps_per_epoch = max(len_dataloader // gas, 1),
   // max_steps = epochs * that; training stops once global_step reaches max_steps.
-  const std::int64_t per_epoch = batches.num_batches();
-  const std::int64_t accumulation = config_.gradient_accumulation_steps;
-  const std::int64_t max_steps = std::max<std::int64_t>(per_epoch / accumulation, 1) * config_.epochs;
-  optim::LinearSchedule schedule(max_steps, config_.warmup_steps);
-  std::optional<optim::GradScaler> scaler;
-  if (config_.autocast == Autocast::fp16) scaler.emplace();
-
-  TrainingProgress at;
-  if (options_.resume && load_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, at))
-    dir.truncate_metrics_after(at.global_step);
-  else
-    dir.truncate_metrics_after(0);
-  if (scaler && at.loss_scale > 0) scaler->set_state(at.loss_scale, at.loss_scale_growth_tracker);
-  auto save = [&](const TrainingProgress& progress) {
-    TrainingProgress p = progress;
-    if (scaler) {
-      p.loss_scale = scaler->scale();
-      p.loss_scale_growth_tracker = scaler->growth_tracker();
-    }
-    save_checkpoint(dir.checkpoint_dir(), *model_, optimizer, schedule, p, options_.keep_checkpoints);
-  };
+  LoopPlan plan;
+  plan.epochs = config_.epochs;
+  plan.accumulation = config_.gradient_accumulation_steps;
+  plan.max_steps = std::max<std::int64_t>(batches.num_batches() / plan.accumulation, 1) * config_.epochs;
+  optim::LinearSchedule schedule(plan.max_steps, config_.warmup_steps);
 
   const std::int64_t trainable = model::count_parameters(*model_, /*trainable_only=*/true);
   const std::int64_t total = model::count_parameters(*model_);
   log_info(std::string("run ") + dir.hash() + ": " + to_string(config_.method) + ", " +
            std::to_string(trainable) + " of " + std::to_string(total) + " parameters train, " +
-           std::to_string(max_steps) + " steps; record in " + dir.path().string());
+           std::to_string(plan.max_steps) + " steps; record in " + dir.path().string());
 
-  StepOptions step_options;
-  step_options.max_grad_norm = config_.max_grad_norm;
-  step_options.accumulation_steps = accumulation;
-  step_options.autocast = config_.autocast;
-  step_options.scaler = scaler ? &*scaler : nullptr;
-  model_->train();
-  for (; at.epoch < config_.epochs && at.global_step < max_steps; ++at.epoch, at.next_batch = 0) {
-    ProgressBar bar("epoch " + std::to_string(at.epoch + 1) + "/" + std::to_string(config_.epochs),
-                    per_epoch - at.next_batch, "batches");
-    std::int64_t b = at.next_batch;
-    while (b < per_epoch && at.global_step < max_steps) {
-      // An update after every `accumulation` micro-batches and after the epoch's last one.
-      const std::int64_t group = std::min(accumulation, per_epoch - b);
-      auto t0 = std::chrono::steady_clock::now();
-      std::vector<data::Batch> micro_batches;
-      for (std::int64_t i = 0; i < group; ++i) micro_batches.push_back(batches.batch(at.epoch, b + i));
-      at.data_time += seconds_since(t0);
-      t0 = std::chrono::steady_clock::now();
-      apply_schedule(optimizer, schedule);
-      Json lrs = Json::array();
-      for (const auto& g : optimizer.groups()) lrs.push_back(g.lr);
-      StepResult r;
-      try {
-        r = train_step(model_, optimizer, micro_batches, step_options);
-      } catch (const NonFiniteError& e) {
-        throw non_finite_in_run(e, dir.checkpoint_dir(), at.epoch + 1, at.global_step + 1);
-      }
-      if (!r.skipped) schedule.step();  // a skipped fp16 step leaves the schedule where it was
-      ++at.global_step;
-      b += group;
-      at.next_batch = b;
-      for (const auto& mb : micro_batches) at.examples += mb.labels.size(0);
-      at.train_time += seconds_since(t0);
-      Json record{{"type", "step"},
-                  {"step", at.global_step},
-                  {"epoch", at.epoch + double(b) / double(per_epoch)},
-                  {"loss", r.loss},
-                  {"grad_norm", r.grad_norm},
-                  {"lr", lrs}};
-      if (scaler) {
-        record["loss_scale"] = scaler->scale();
-        record["skipped"] = r.skipped;
-      }
-      dir.append_metrics(record);
-      bar.advance(group);
-      bar.set_postfix("loss " + std::to_string(r.loss).substr(0, 6));
-      const bool epoch_end = b == per_epoch || at.global_step == max_steps;
-      const bool interrupt = options_.interrupt_after_steps == at.global_step;
-      if (!epoch_end && (interrupt || (options_.checkpoint_every > 0 &&
-                                       at.global_step % options_.checkpoint_every == 0)))
-        save(at);
-      if (interrupt && !epoch_end)
-        throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
-                                  dir.path().string());
-    }
-    bar.finish();
-    auto t0 = std::chrono::steady_clock::now();
-    EvalResult ev = evaluate(model_, eval_, config_.eval_batch_size, config_.padding,
-                             config_.max_length, device, config_.autocast);
-    at.eval_time += seconds_since(t0);
-    dir.append_metrics(Json{{"type", "eval"},
-                            {"step", at.global_step},
-                            {"epoch", at.epoch + double(b) / double(per_epoch)},
-                            {"eval_loss", ev.loss},
-                            {"eval_accuracy", ev.accuracy},
-                            {"eval_macro_f1", ev.macro_f1},
-                            {"eval_examples", ev.examples}});
-    log_info("epoch " + std::to_string(at.epoch + 1) + ": eval loss " + std::to_string(ev.loss) +
-             ", accuracy " + std::to_string(ev.accuracy));
-    TrainingProgress next = at;
-    next.epoch = at.epoch + 1;
-    next.next_batch = 0;
-    save(next);
-    if (options_.interrupt_after_steps == at.global_step && next.epoch < config_.epochs &&
-        at.global_step < max_steps)
-      throw TrainingInterrupted("stopped on request after step " + std::to_string(at.global_step),
-                                dir.path().string());
-  }
+  FineTuningTask task(model_, optimizer, batches, eval_, config_, device);
+  const TrainingProgress at = run_loop(task, dir, *model_, optimizer, schedule, plan, options_);
 
-  Json evals = Json::array();
-  for (const auto& m : dir.metrics())
-    if (m.value("type", "") == "eval") evals.push_back(m);
-  Json summary{{"method", to_string(config_.method)},
-               {"epochs", evals},
-               {"final", evals.empty() ? Json(nullptr) : evals.back()},
-               {"steps", at.global_step},
-               {"train_time_s", at.train_time},
-               {"eval_time_s", at.eval_time},
-               {"data_time_s", at.data_time},
-               {"train_examples", at.examples},
-               {"train_samples_per_s", at.train_time > 0 ? double(at.examples) / at.train_time : 0.0},
-               {"trainable_parameters", trainable},
-               {"total_parameters", total},
-               {"peak_rss_mib", peak_rss_mib()},
-               {"threads", num_threads()},
-               {"device", config_.device},
-               {"loraft_version", version()},
-               {"torch_version", torch_version()}};
+  Json summary = loop_summary(dir, at, config_.device);
+  summary["method"] = to_string(config_.method);
+  summary["train_examples"] = at.examples;
+  summary["train_samples_per_s"] = at.train_time > 0 ? double(at.examples) / at.train_time : 0.0;
+  summary["trainable_parameters"] = trainable;
+  summary["total_parameters"] = total;
   if (config_.method != Method::full) {
     auto counts = adapter::peft_parameter_counts(*model_, config_.lora);
     summary["peft_trainable_parameters"] = counts.trainable;

@@ -20,6 +20,7 @@
 #include "loraft/optim/grad_scaler.h"
 #include "loraft/optim/param_groups.h"
 #include "loraft/optim/schedule.h"
+#include "loraft/train/loop.h"
 #include "loraft/train/precision.h"
 
 namespace loraft::train {
@@ -69,35 +70,6 @@ struct TrainConfig {
   /// fp16 without CUDA).
   void validate() const;
 };
-
-/// How a run is carried out, without changing its result (not part of the run's hash).
-struct RunOptions {
-  std::filesystem::path runs_dir = "runs";  ///< where run folders go
-  std::int64_t checkpoint_every = 0;        ///< optimizer steps between checkpoints (0: epoch ends only)
-  std::int64_t keep_checkpoints = 2;        ///< newest checkpoints kept
-  bool resume = true;                       ///< continue from the newest checkpoint if any
-  bool progress = true;                     ///< progress bar on a terminal
-  /// Stop (throw TrainingInterrupted) right after this optimizer step and its checkpoint, as
-  /// if the process had been killed there; 0 disables. For testing resume.
-  std::int64_t interrupt_after_steps = 0;
-};
-
-/// Raised when RunOptions::interrupt_after_steps is reached.
-class TrainingInterrupted : public Error {
- public:
-  using Error::Error;
-};
-
-/// Raised when the loss or the gradients stop being finite; the last checkpoint is kept.
-class NonFiniteError : public Error {
- public:
-  using Error::Error;
-};
-
-/// `e` restated for a run: at which epoch and step (1-based) it happened, and that the last
-/// checkpoint in `checkpoint_dir` is kept.
-NonFiniteError non_finite_in_run(const NonFiniteError& e, const std::filesystem::path& checkpoint_dir,
-                                 std::int64_t epoch, std::int64_t step);
 
 /// Throws ConfigError("invalid <field>", field, expected) unless `ok`: one line per rule in
 /// the validate() of a training configuration.
@@ -173,13 +145,6 @@ StepResult train_step(model::DistilBertForSequenceClassification& model, optim::
 
 /// Sets each group's lr to initial_lr x the schedule's current factor.
 void apply_schedule(optim::AdamW& optimizer, const optim::LinearSchedule& schedule);
-
-/// The outcome of Trainer::run().
-struct RunResult {
-  std::filesystem::path run_dir;  ///< the run folder
-  io::Json summary;               ///< summary.json's content
-  bool reused = false;            ///< the run had already finished: nothing was trained
-};
 
 /// One fine-tuning run over tokenised rows, recorded in a run folder (see RunDirectory).
 /// When it finishes, `final/` in the run folder holds the result: a PEFT adapter folder

@@ -1,0 +1,115 @@
+#include "loraft/train/loop.h"
+
+#include <algorithm>
+
+#include "loraft/core/progress.h"
+#include "loraft/core/threads.h"
+#include "loraft/core/timing.h"
+#include "loraft/core/version.h"
+#include "loraft/train/trainer.h"
+
+namespace loraft::train {
+namespace fs = std::filesystem;
+using io::Json;
+
+namespace {
+
+TrainingInterrupted interrupted(const RunDirectory& dir, std::int64_t step) {
+  return TrainingInterrupted("stopped on request after step " + std::to_string(step), dir.path().string());
+}
+
+}  // namespace
+
+NonFiniteError non_finite_in_run(const NonFiniteError& e, const fs::path& checkpoint_dir, std::int64_t epoch,
+                                 std::int64_t step) {
+  return NonFiniteError(e.problem() + "; the last checkpoint is kept in " + checkpoint_dir.string(),
+                        "epoch " + std::to_string(epoch) + ", step " + std::to_string(step),
+                        "finite values: lower the learning rate or check the data");
+}
+
+TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Module& model,
+                          optim::AdamW& optimizer, optim::LinearSchedule& schedule, const LoopPlan& plan,
+                          const RunOptions& options) {
+  TrainingProgress at;
+  if (options.resume && load_checkpoint(dir.checkpoint_dir(), model, optimizer, schedule, at)) {
+    dir.truncate_metrics_after(at.global_step);
+    task.load_state(at);
+  } else {
+    dir.truncate_metrics_after(0);
+  }
+  auto save = [&](TrainingProgress progress) {
+    task.save_state(progress);
+    save_checkpoint(dir.checkpoint_dir(), model, optimizer, schedule, progress, options.keep_checkpoints);
+  };
+
+  const std::int64_t per_epoch = task.batches_per_epoch();
+  model.train();
+  for (; at.epoch < plan.epochs && at.global_step < plan.max_steps; ++at.epoch, at.next_batch = 0) {
+    ProgressBar bar(plan.bar_label + " " + std::to_string(at.epoch + 1) + "/" + std::to_string(plan.epochs),
+                    per_epoch - at.next_batch, plan.bar_unit);
+    std::int64_t b = at.next_batch;
+    while (b < per_epoch && at.global_step < plan.max_steps) {
+      // An update after every `accumulation` micro-batches and after the epoch's last one.
+      const std::int64_t group = std::min(plan.accumulation, per_epoch - b);
+      const auto t0 = Clock::now();
+      apply_schedule(optimizer, schedule);
+      StepOutcome outcome;
+      try {
+        outcome = task.step(at.epoch, b, group);
+      } catch (const NonFiniteError& e) {
+        throw non_finite_in_run(e, dir.checkpoint_dir(), at.epoch + 1, at.global_step + 1);
+      }
+      if (!outcome.skipped) schedule.step();  // a skipped fp16 step leaves the schedule where it was
+      ++at.global_step;
+      b += group;
+      at.next_batch = b;
+      at.examples += outcome.examples;
+      at.data_time += outcome.data_seconds;
+      at.train_time += seconds_since(t0) - outcome.data_seconds;
+      Json record{{"type", "step"}, {"step", at.global_step}, {"epoch", at.epoch + double(b) / double(per_epoch)}};
+      record.update(outcome.record);
+      dir.append_metrics(record);
+      bar.advance(group);
+      bar.set_postfix("loss " + std::to_string(outcome.loss).substr(0, 6));
+      const bool epoch_end = b == per_epoch || at.global_step == plan.max_steps;
+      const bool interrupt = options.interrupt_after_steps == at.global_step;
+      if (!epoch_end &&
+          (interrupt || (options.checkpoint_every > 0 && at.global_step % options.checkpoint_every == 0)))
+        save(at);
+      if (interrupt && !epoch_end) throw interrupted(dir, at.global_step);
+    }
+    bar.finish();
+    const auto t0 = Clock::now();
+    Json record{{"type", "eval"}, {"step", at.global_step}, {"epoch", at.epoch + double(b) / double(per_epoch)}};
+    record.update(task.evaluate(at.epoch));
+    at.eval_time += seconds_since(t0);
+    dir.append_metrics(record);
+    TrainingProgress next = at;
+    next.epoch = at.epoch + 1;
+    next.next_batch = 0;
+    save(next);
+    if (options.interrupt_after_steps == at.global_step && next.epoch < plan.epochs &&
+        at.global_step < plan.max_steps)
+      throw interrupted(dir, at.global_step);
+  }
+  return at;
+}
+
+Json loop_summary(const RunDirectory& dir, const TrainingProgress& at, const std::string& device) {
+  Json evals = Json::array();
+  for (const auto& m : dir.metrics())
+    if (m.value("type", "") == "eval") evals.push_back(m);
+  return Json{{"epochs", evals},
+              {"final", evals.empty() ? Json(nullptr) : evals.back()},
+              {"steps", at.global_step},
+              {"train_time_s", at.train_time},
+              {"eval_time_s", at.eval_time},
+              {"data_time_s", at.data_time},
+              {"peak_rss_mib", peak_rss_mib()},
+              {"threads", num_threads()},
+              {"device", device},
+              {"loraft_version", version()},
+              {"torch_version", torch_version()}};
+}
+
+}  // namespace loraft::train
