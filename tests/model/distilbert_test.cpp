@@ -236,8 +236,10 @@ TEST(Names, ManifestListsTheTinyCheckpointNames) {
 
 // ----- replaceable linear layers ------------------------------------------------------------
 
-// What a LoRA wrapper will look like: the original layer as child "base_layer", plus a path
-// of its own (here a constant shift, to see it act).
+// A wrapper that keeps the original layer as a child ("base_layer") and adds a path of its
+// own (here a constant shift, to see it act). loraft's LoraLinear registers the base's
+// `weight` and `bias` itself instead, to keep transformers' names; this test is about the
+// replacement mechanism, which supports both.
 class ShiftedLinear : public LinearLayer {
  public:
   ShiftedLinear(std::shared_ptr<LinearLayer> base, double shift)

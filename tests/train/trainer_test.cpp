@@ -217,6 +217,11 @@ TEST(Trainer, RejectsRowsLongerThanTheModelTakes) {
   EXPECT_THROW(Trainer(tiny(), rows, rows, c, Json{}, options_in(dir)), ConfigError);
   c.max_length = 8;  // shorter than some rows
   EXPECT_THROW(Trainer(tiny(), rows, rows, c, Json{}, options_in(dir)), ConfigError);
+  c.max_length = 64;
+  auto outside = rows;
+  outside.ids[3] = 333;  // the tiny vocabulary has 333 ids: checked once here, not in every forward
+  EXPECT_THROW(Trainer(tiny(), outside, rows, c, Json{}, options_in(dir)), ConfigError);
+  EXPECT_THROW(Trainer(tiny(), rows, outside, c, Json{}, options_in(dir)), ConfigError);
 }
 
 TEST(TrainConfig, JsonRoundTripAndErrors) {

@@ -15,20 +15,6 @@ bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
-// Every module below `root` with its dotted name, pre-order (PyTorch's named_modules order).
-void walk(torch::nn::Module& module, const std::string& name,
-          std::vector<std::pair<std::string, torch::nn::Module*>>& out) {
-  if (!name.empty()) out.emplace_back(name, &module);
-  for (auto& child : module.named_children())
-    walk(*child.value(), name.empty() ? child.key() : name + "." + child.key(), out);
-}
-
-std::vector<std::pair<std::string, torch::nn::Module*>> named_modules(torch::nn::Module& root) {
-  std::vector<std::pair<std::string, torch::nn::Module*>> out;
-  walk(root, "", out);
-  return out;
-}
-
 std::string with_commas(std::int64_t n) {
   std::string digits = std::to_string(n), out;
   for (std::size_t i = 0; i < digits.size(); ++i) {
@@ -82,7 +68,9 @@ LoraInjection apply_lora(torch::nn::Module& model, const LoraConfig& config, std
   // Linear layers by name, to tell "not a linear layer" from "not found".
   std::vector<std::string> linear_names;
   for (auto& [name, layer] : model::linear_layers(model)) linear_names.push_back(name);
-  for (auto& [name, module] : named_modules(model)) {
+  // Every module below the root with its dotted name, pre-order, as PyTorch's named_modules().
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    const std::string& name = item.key();
     if (!is_lora_target(name, config)) continue;
     if (std::find(linear_names.begin(), linear_names.end(), name) == linear_names.end())
       throw ConfigError("target module " + name + " is not a linear layer",
@@ -107,10 +95,10 @@ LoraInjection apply_lora(torch::nn::Module& model, const LoraConfig& config, std
       model::replace_linear(model, name, lora);
     }
   }
-  for (auto& [name, module] : named_modules(model)) {
-    if (!is_module_to_save(name, config)) continue;
-    report.modules_to_save.push_back(name);
-    for (auto& p : module->parameters()) p.set_requires_grad(true);
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    if (!is_module_to_save(item.key(), config)) continue;
+    report.modules_to_save.push_back(item.key());
+    for (auto& p : item.value()->parameters()) p.set_requires_grad(true);
   }
   return report;
 }
@@ -152,13 +140,14 @@ PeftParameterCounts peft_parameter_counts(torch::nn::Module& model, const LoraCo
   }
   // The copies PEFT keeps: each matching module once (not again for a matching child).
   std::vector<std::string> counted;
-  for (auto& [name, module] : named_modules(model)) {
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    const std::string& name = item.key();
     if (!is_module_to_save(name, config)) continue;
     if (std::any_of(counted.begin(), counted.end(),
                     [&](const std::string& parent) { return name.rfind(parent + ".", 0) == 0; }))
       continue;
     counted.push_back(name);
-    for (auto& p : module->parameters()) c.all += p.numel();
+    for (auto& p : item.value()->parameters()) c.all += p.numel();
   }
   return c;
 }

@@ -100,6 +100,11 @@ void DistilBertConfig::validate(const std::string& where) const {
   if (id2label.empty()) throw ConfigError("no labels", where, "num_labels >= 1");
 }
 
+DistilBertConfig validated(const DistilBertConfig& config) {
+  config.validate();
+  return config;
+}
+
 DistilBertConfig DistilBertConfig::from_json(const io::Json& j, const std::string& where) {
   if (!j.is_object()) throw FormatError("config is not a JSON object", where, "a JSON object");
   if (auto mt = j.find("model_type"); mt != j.end() && *mt != "distilbert")

@@ -90,4 +90,8 @@ struct DistilBertConfig {
   void save(const std::filesystem::path& path, const std::vector<std::string>& architectures) const;
 };
 
+/// `config` after config.validate(): for member initialiser lists that must refuse a bad
+/// config before building anything from it.
+DistilBertConfig validated(const DistilBertConfig& config);
+
 }  // namespace loraft::model

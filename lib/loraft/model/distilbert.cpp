@@ -32,93 +32,36 @@ torch::Scalar finfo_min(c10::ScalarType type) {
   }
 }
 
-std::shared_ptr<LinearLayer> dense(std::int64_t in, std::int64_t out) {
-  return std::make_shared<DenseImpl>(in, out);
+// DistilBertModel.forward's inputs as int64 [batch, length] ids and mask (ones where none is
+// given, as the reference). The id range is checked where the ids are on the CPU, which costs
+// no device synchronisation; ids on a device come from the Trainer, whose rows are checked
+// against the vocabulary once, when it is built.
+std::pair<torch::Tensor, torch::Tensor> check_inputs(const DistilBertConfig& config, const torch::Tensor& input_ids,
+                                                     const torch::Tensor& attention_mask) {
+  const char* where = "DistilBertModel.forward";
+  if (!input_ids.defined() || input_ids.dim() != 2)
+    throw ConfigError("input_ids must have shape [batch, length]", where, "a 2-D integer tensor");
+  if (c10::isFloatingType(input_ids.scalar_type()) || input_ids.scalar_type() == torch::kBool)
+    throw ConfigError("input_ids are not integers", where, "an integer tensor");
+  const auto length = input_ids.size(1);
+  if (length > config.max_position_embeddings)
+    throw ConfigError("sequence length " + std::to_string(length) + " exceeds max_position_embeddings " +
+                          std::to_string(config.max_position_embeddings),
+                      where, "at most max_position_embeddings tokens");
+  auto ids = input_ids.to(torch::kLong);
+  if (ids.is_cpu() && ids.numel() > 0) {
+    const auto lo = ids.min().item<std::int64_t>(), hi = ids.max().item<std::int64_t>();
+    if (lo < 0 || hi >= config.vocab_size)
+      throw ConfigError("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the vocabulary", where,
+                        "0 <= id < vocab_size " + std::to_string(config.vocab_size));
+  }
+  if (!attention_mask.defined()) return {ids, torch::ones_like(ids)};
+  if (attention_mask.sizes() != ids.sizes())
+    throw ConfigError("attention_mask shape differs from input_ids", where, "the same [batch, length] shape");
+  return {ids, attention_mask};
 }
 
 }  // namespace
-
-// ----- replaceable linear layers ------------------------------------------------------------
-
-DenseImpl::DenseImpl(std::int64_t in_features_, std::int64_t out_features_)
-    : in_features(in_features_),
-      out_features(out_features_),
-      weight(register_parameter("weight", torch::zeros({out_features_, in_features_}))),
-      bias(register_parameter("bias", torch::zeros({out_features_}))) {}
-
-torch::Tensor DenseImpl::forward(const torch::Tensor& input) {
-  return torch::linear(input, weight, bias);
-}
-
-void DenseImpl::pretty_print(std::ostream& stream) const {
-  stream << "Dense(in_features=" << in_features << ", out_features=" << out_features << ")";
-}
-
-std::shared_ptr<LinearLayer> LinearHost::register_linear(const std::string& name,
-                                                         std::shared_ptr<LinearLayer>& slot,
-                                                         std::shared_ptr<LinearLayer> layer) {
-  slots_.emplace_back(name, &slot);
-  return register_module(name, std::move(layer));
-}
-
-void LinearHost::replace_linear(const std::string& name, std::shared_ptr<LinearLayer> layer) {
-  if (!layer) throw ConfigError("null replacement layer", name);
-  for (auto& [slot_name, slot] : slots_) {
-    if (slot_name == name) {
-      *slot = replace_module(name, std::move(layer));
-      return;
-    }
-  }
-  throw ConfigError("no linear layer \"" + name + "\" in this module", this->name(),
-                    "one of the names linear_names() lists");
-}
-
-std::vector<std::string> LinearHost::linear_names() const {
-  std::vector<std::string> out;
-  for (const auto& s : slots_) out.push_back(s.first);
-  return out;
-}
-
-namespace {
-
-void collect_linears(torch::nn::Module& module, const std::string& prefix,
-                     std::vector<std::pair<std::string, std::shared_ptr<LinearLayer>>>& out) {
-  for (const auto& child : module.named_children()) {
-    const std::string name = prefix.empty() ? child.key() : prefix + "." + child.key();
-    if (auto linear = std::dynamic_pointer_cast<LinearLayer>(child.value())) {
-      out.emplace_back(name, linear);
-    } else {
-      collect_linears(*child.value(), name, out);
-    }
-  }
-}
-
-}  // namespace
-
-std::vector<std::pair<std::string, std::shared_ptr<LinearLayer>>> linear_layers(torch::nn::Module& root) {
-  std::vector<std::pair<std::string, std::shared_ptr<LinearLayer>>> out;
-  collect_linears(root, "", out);
-  return out;
-}
-
-void replace_linear(torch::nn::Module& root, const std::string& name,
-                    std::shared_ptr<LinearLayer> layer) {
-  torch::nn::Module* parent = &root;
-  std::string rest = name;
-  for (auto dot = rest.find('.'); dot != std::string::npos; dot = rest.find('.')) {
-    const std::string head = rest.substr(0, dot);
-    torch::nn::Module* next = nullptr;
-    for (const auto& child : parent->named_children())
-      if (child.key() == head) next = child.value().get();
-    if (!next) throw ConfigError("no module \"" + head + "\" on the path", name, "a name linear_layers() lists");
-    parent = next;
-    rest = rest.substr(dot + 1);
-  }
-  auto* host = dynamic_cast<LinearHost*>(parent);
-  if (!host) throw ConfigError("the parent module cannot replace its linear layers", name,
-                               "a name linear_layers() lists");
-  host->replace_linear(rest, std::move(layer));
-}
 
 // ----- building blocks ----------------------------------------------------------------------
 
@@ -263,7 +206,7 @@ torch::Tensor TransformerImpl::forward(const torch::Tensor& x, const torch::Tens
 }
 
 DistilBertModelImpl::DistilBertModelImpl(const DistilBertConfig& c)
-    : config((c.validate(), c)),
+    : config(validated(c)),
       embeddings(register_module("embeddings", Embeddings(c))),
       transformer(register_module("transformer", Transformer(c))) {
   ensure_threads_configured();
@@ -271,30 +214,7 @@ DistilBertModelImpl::DistilBertModelImpl(const DistilBertConfig& c)
 
 DistilBertOutput DistilBertModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                               bool output_hidden_states) {
-  if (!input_ids.defined() || input_ids.dim() != 2)
-    throw ConfigError("input_ids must have shape [batch, length]", "DistilBertModel.forward",
-                      "a 2-D integer tensor");
-  if (c10::isFloatingType(input_ids.scalar_type()) || input_ids.scalar_type() == torch::kBool)
-    throw ConfigError("input_ids are not integers", "DistilBertModel.forward", "an integer tensor");
-  const auto length = input_ids.size(1);
-  if (length > config.max_position_embeddings)
-    throw ConfigError("sequence length " + std::to_string(length) + " exceeds max_position_embeddings " +
-                          std::to_string(config.max_position_embeddings),
-                      "DistilBertModel.forward", "at most max_position_embeddings tokens");
-  auto ids = input_ids.to(torch::kLong);
-  if (ids.numel() > 0) {
-    const auto lo = ids.min().item<std::int64_t>(), hi = ids.max().item<std::int64_t>();
-    if (lo < 0 || hi >= config.vocab_size)
-      throw ConfigError("token id " + std::to_string(lo < 0 ? lo : hi) + " is outside the vocabulary",
-                        "DistilBertModel.forward", "0 <= id < vocab_size " + std::to_string(config.vocab_size));
-  }
-  torch::Tensor mask = attention_mask;
-  if (!mask.defined()) {
-    mask = torch::ones_like(ids);  // DistilBertModel.forward: attention_mask defaults to ones
-  } else if (mask.sizes() != ids.sizes()) {
-    throw ConfigError("attention_mask shape differs from input_ids", "DistilBertModel.forward",
-                      "the same [batch, length] shape");
-  }
+  auto [ids, mask] = check_inputs(config, input_ids, attention_mask);
   DistilBertOutput out;
   auto h = embeddings->forward(ids);
   out.last_hidden_state =
@@ -306,7 +226,7 @@ DistilBertOutput DistilBertModelImpl::forward(const torch::Tensor& input_ids, co
 
 DistilBertForSequenceClassificationImpl::DistilBertForSequenceClassificationImpl(const DistilBertConfig& c,
                                                                                  std::uint64_t seed)
-    : config((c.validate(), c)),
+    : config(validated(c)),
       distilbert(register_module("distilbert", DistilBertModel(c))),
       pre_classifier(register_linear("pre_classifier", pre_classifier, dense(c.dim, c.dim))),
       classifier(register_linear("classifier", classifier, dense(c.dim, c.num_labels()))),
@@ -345,7 +265,7 @@ torch::Tensor VocabProjectorImpl::weight() const {
 torch::Tensor VocabProjectorImpl::forward(const torch::Tensor& x) { return torch::linear(x, weight(), bias); }
 
 DistilBertForMaskedLMImpl::DistilBertForMaskedLMImpl(const DistilBertConfig& c, std::uint64_t seed)
-    : config((c.validate(), c)),
+    : config(validated(c)),
       distilbert(register_module("distilbert", DistilBertModel(c))),
       vocab_transform(register_linear("vocab_transform", vocab_transform, dense(c.dim, c.dim))),
       vocab_layer_norm(register_module("vocab_layer_norm", make_layer_norm(c.dim))),

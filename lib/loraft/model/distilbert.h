@@ -5,9 +5,9 @@
 /// that `named_parameters()` lists exactly Hugging Face's parameter names, and the same
 /// arithmetic, so that outputs agree to float32 rounding.
 ///
-/// Every `nn.Linear` of the reference is a LinearLayer here, held by a LinearHost, so that a
-/// later adapter (LoRA) can swap any of them for a wrapper with the same forward; see
-/// replace_linear().
+/// Every `nn.Linear` of the reference is a LinearLayer here (loraft/model/linear.h), held by
+/// a LinearHost, so that an adapter (LoRA) can swap any of them for a wrapper with the same
+/// forward.
 
 #include <cstdint>
 #include <functional>
@@ -20,78 +20,9 @@
 #include <torch/torch.h>
 
 #include "loraft/model/config.h"
+#include "loraft/model/linear.h"
 
 namespace loraft::model {
-
-// ----- replaceable linear layers ------------------------------------------------------------
-
-/// What every layer standing where transformers has an `nn.Linear` provides: a forward over
-/// the last dimension. A LoRA wrapper derives from this, keeps the original layer as a child
-/// and adds its own path; the owner keeps calling `forward` and never knows.
-class LinearLayer : public torch::nn::Module {
- public:
-  /// Maps [..., in_features] to [..., out_features].
-  virtual torch::Tensor forward(const torch::Tensor& input) = 0;
-};
-
-/// The plain dense layer, `nn.Linear`: parameters `weight` [out, in] and `bias` [out] under
-/// those names, y = x Wᵀ + b.
-class DenseImpl : public LinearLayer {
- public:
-  /// Parameters start at zero; init_weights() draws them as transformers does.
-  DenseImpl(std::int64_t in_features, std::int64_t out_features);
-  /// torch::linear(input, weight, bias), the kernel `nn.Linear` calls.
-  torch::Tensor forward(const torch::Tensor& input) override;
-  /// Prints `Dense(in_features=..., out_features=...)`.
-  void pretty_print(std::ostream& stream) const override;
-
-  std::int64_t in_features;   ///< input size
-  std::int64_t out_features;  ///< output size
-  torch::Tensor weight;       ///< [out_features, in_features]
-  torch::Tensor bias;         ///< [out_features]
-};
-/// Holder of DenseImpl (`Dense(in, out)`).
-TORCH_MODULE(Dense);
-
-/// A module that owns LinearLayer children and can have them replaced.
-///
-/// A subclass registers each linear child with register_linear() from its initializer list,
-/// passing the member that will hold it; replace_linear() then swaps both the registered
-/// child (so that names and parameters follow) and that member (so that forward uses the new
-/// layer).
-class LinearHost : public torch::nn::Module {
- public:
-  /// Replaces the linear child `name` (e.g. "q_lin") by `layer`. ConfigError if this module
-  /// has no linear child of that name.
-  void replace_linear(const std::string& name, std::shared_ptr<LinearLayer> layer);
-  /// The names of this module's linear children, in registration order.
-  std::vector<std::string> linear_names() const;
-
- protected:
-  /// Registers `layer` as child `name` and remembers `slot` (the member being initialised
-  /// with the return value) for replace_linear().
-  std::shared_ptr<LinearLayer> register_linear(const std::string& name,
-                                               std::shared_ptr<LinearLayer>& slot,
-                                               std::shared_ptr<LinearLayer> layer);
-
- private:
-  std::vector<std::pair<std::string, std::shared_ptr<LinearLayer>*>> slots_;
-};
-
-/// Every LinearLayer below `root` with its dotted name
-/// (`distilbert.transformer.layer.0.attention.q_lin`, ..., `classifier`), in module order.
-/// A replaced layer appears once, under its own name (its children are not listed).
-std::vector<std::pair<std::string, std::shared_ptr<LinearLayer>>> linear_layers(torch::nn::Module& root);
-
-/// Replaces the linear layer at dotted `name` below `root` (see LinearHost). This is how an
-/// adapter injects itself:
-/// @code
-/// for (auto& [name, layer] : linear_layers(*model))
-///   if (ends_with(name, "q_lin")) replace_linear(*model, name, std::make_shared<LoraLinear>(layer, r));
-/// @endcode
-/// ConfigError if there is no such linear layer.
-void replace_linear(torch::nn::Module& root, const std::string& name,
-                    std::shared_ptr<LinearLayer> layer);
 
 // ----- building blocks ----------------------------------------------------------------------
 

@@ -422,13 +422,20 @@ Trainer::Trainer(model::DistilBertForSequenceClassification model, const data::T
     throw ConfigError("max_length " + std::to_string(config_.max_length) +
                           " exceeds the model's max_position_embeddings " + std::to_string(positions),
                       "TrainConfig.max_length", "at most " + std::to_string(positions));
-  for (const data::TokenRows* rows : {&train_, &eval_})
+  const std::int64_t vocab = model_->config.vocab_size;
+  for (const data::TokenRows* rows : {&train_, &eval_}) {
+    const char* which = rows == &train_ ? "training rows" : "evaluation rows";
     for (std::int64_t i = 0; i < rows->size(); ++i)
       if (rows->length(i) > config_.max_length)
         throw ConfigError("row " + std::to_string(i) + " has " + std::to_string(rows->length(i)) +
                               " tokens, more than max_length",
-                          rows == &train_ ? "training rows" : "evaluation rows",
-                          "rows tokenised with the run's max_length");
+                          which, "rows tokenised with the run's max_length");
+    // Checked here once, so that the forward needs no check (and no device sync) on a GPU.
+    const auto [lo, hi] = std::minmax_element(rows->ids.begin(), rows->ids.end());
+    if (lo != rows->ids.end() && (*lo < 0 || *hi >= vocab))
+      throw ConfigError("token id " + std::to_string(*lo < 0 ? *lo : *hi) + " is outside the model's vocabulary",
+                        which, "0 <= id < vocab_size " + std::to_string(vocab));
+  }
 }
 
 Json Trainer::run_config() const {
