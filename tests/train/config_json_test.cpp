@@ -1,0 +1,55 @@
+// The run configurations' JSON, pinned: run folders are named by its hash, so a change here
+// would orphan every recorded run. Literals taken from the JSON the configurations wrote before
+// their fields were declared once (TrainConfig::visit, PretrainConfig::visit).
+#include <gtest/gtest.h>
+
+#include <map>
+
+#include "loraft/train/pretrainer.h"
+#include "loraft/train/trainer.h"
+
+namespace loraft::train {
+namespace {
+
+std::vector<std::pair<std::string, io::Json>> train_configs() {
+  TrainConfig lora;  // the report's defaults
+  TrainConfig full;
+  full.method = Method::full;
+  full.learning_rate = 2e-5;
+  full.epochs = 1;
+  full.padding = data::Padding::max_length;
+  TrainConfig plus;
+  plus.method = Method::loraplus;
+  plus.loraplus_ratio = 16;
+  plus.loraplus_decay = optim::LoraPlusDecay::corrected;
+  plus.lora.r = 4;
+  plus.lora.target_regex = ".*q_lin";
+  plus.lora.layers_to_transform = {0, 1};
+  plus.gradient_accumulation_steps = 2;
+  plus.autocast = Autocast::bf16;
+  plus.seed = 7;
+  return {{"lora", lora.to_json()}, {"full", full.to_json()}, {"loraplus", plus.to_json()}};
+}
+
+// What the configurations wrote (nlohmann::json's dump: sorted keys, integers as integers).
+TEST(ConfigJson, TrainConfigJsonIsPinned) {
+  const std::map<std::string, std::string> want{
+      {"lora", R"({"autocast":"none","batch_size":16,"device":"cpu","epochs":3,"eval_batch_size":16,"gradient_accumulation_steps":1,"learning_rate":5e-05,"lora":{"layers_pattern":"","layers_to_transform":[],"lora_alpha":32.0,"lora_dropout":0.1,"modules_to_save":["classifier","score"],"r":8,"target_modules":["q_lin","v_lin"],"target_regex":null,"use_rslora":false},"loraplus_decay":null,"loraplus_lr_embedding":null,"loraplus_ratio":null,"max_grad_norm":1.0,"max_length":128,"method":"lora","padding":"longest","seed":42,"warmup_steps":0,"weight_decay":0.01})"},
+      {"full", R"({"autocast":"none","batch_size":16,"device":"cpu","epochs":1,"eval_batch_size":16,"gradient_accumulation_steps":1,"learning_rate":2e-05,"lora":null,"loraplus_decay":null,"loraplus_lr_embedding":null,"loraplus_ratio":null,"max_grad_norm":1.0,"max_length":128,"method":"full","padding":"max_length","seed":42,"warmup_steps":0,"weight_decay":0.01})"},
+      {"loraplus", R"({"autocast":"bf16","batch_size":16,"device":"cpu","epochs":3,"eval_batch_size":16,"gradient_accumulation_steps":2,"learning_rate":5e-05,"lora":{"layers_pattern":"","layers_to_transform":[0,1],"lora_alpha":32.0,"lora_dropout":0.1,"modules_to_save":["classifier","score"],"r":4,"target_modules":["q_lin","v_lin"],"target_regex":".*q_lin","use_rslora":false},"loraplus_decay":"corrected","loraplus_lr_embedding":1e-06,"loraplus_ratio":16.0,"max_grad_norm":1.0,"max_length":128,"method":"loraplus","padding":"longest","seed":7,"warmup_steps":0,"weight_decay":0.01})"}};
+  for (auto& [name, j] : train_configs()) {
+    EXPECT_EQ(j.dump(), want.at(name)) << name;
+    EXPECT_EQ(TrainConfig::from_json(j, name).to_json().dump(), want.at(name)) << name << " round trip";
+  }
+}
+
+TEST(ConfigJson, PretrainConfigJsonIsPinned) {
+  PretrainConfig p;
+  EXPECT_EQ(p.to_json().dump(), R"({"batch_size":32,"device":"cpu","epochs":1,"eval_batch_size":64,"learning_rate":0.0005,"mask_token_id":103,"max_grad_norm":1.0,"max_steps":0,"mlm_probability":0.15,"seed":42,"vocab_size":30522,"warmup_steps":0,"weight_decay":0.01})");
+  p.cls_bow_weight = 1;  // written only when positive, so that MLM-only runs keep their names
+  p.max_steps = 100;
+  EXPECT_EQ(p.to_json().dump(), R"({"batch_size":32,"cls_bow_weight":1.0,"device":"cpu","epochs":1,"eval_batch_size":64,"learning_rate":0.0005,"mask_token_id":103,"max_grad_norm":1.0,"max_steps":100,"mlm_probability":0.15,"seed":42,"vocab_size":30522,"warmup_steps":0,"weight_decay":0.01})");
+}
+
+}  // namespace
+}  // namespace loraft::train
