@@ -4,6 +4,7 @@
 // a run folder; the result written as a Hugging Face folder (config.json, model.safetensors,
 // vocab.txt).
 #include <iostream>
+#include <optional>
 
 #include "common/app.h"
 #include "common/run_flags.h"
@@ -30,6 +31,7 @@ struct Flags {
   loraft::train::MlmDataOptions data;
   loraft::train::PretrainConfig train;
   loraft::app::RunFlags run;
+  std::optional<loraft::app::SettingFlags> settings;
 
   void declare(loraft::app::Options& o) {
     o.multiple("corpus", corpus,
@@ -48,19 +50,8 @@ struct Flags {
     o.flag("line-by-line", data.line_by_line,
            "one block per text, [CLS] first, truncated and padded (run_mlm --line_by_line)");
     o.optional("validation-percent", data.validation_percent, "share of each source held out (its first rows)");
-    o.optional("epochs", train.epochs, "passes over the training blocks");
-    o.optional("max-steps", train.max_steps, "run this many optimizer steps instead of whole epochs (0: epochs)");
-    o.optional("lr", train.learning_rate, "peak learning rate");
-    o.optional("warmup-steps", train.warmup_steps, "linear warm-up steps before the linear decay");
-    o.optional("batch-size", train.batch_size, "blocks per optimizer step");
-    o.optional("eval-batch-size", train.eval_batch_size, "blocks per evaluation batch");
-    o.optional("weight-decay", train.weight_decay, "AdamW decoupled weight decay (Trainer groups)");
-    o.optional("max-grad-norm", train.max_grad_norm, "gradient clipping (0: off)");
-    o.optional("mlm-probability", train.masking.mlm_probability, "share of tokens selected for the loss");
-    o.optional("cls-bow-weight", train.cls_bow_weight,
-               "weight of a loss training [CLS] to predict the text's words (0: MLM alone, as run_mlm)");
-    o.optional("seed", train.seed, "seed of initialisation, block order, masking and dropout");
-    o.optional("device", train.device, "cpu, cuda or cuda:N");
+    settings.emplace(o);
+    loraft::train::PretrainConfig::fields(train, *settings);
     o.optional("out", out, "write the result here: config.json, model.safetensors, vocab.txt");
     o.optional("dtype", dtype, "weights in --out: float32 or float16");
     run.declare(o);
@@ -68,6 +59,7 @@ struct Flags {
 };
 
 int pretrain_main(Flags& f) {
+  f.settings->apply();
   loraft::configure_threads(f.run.threads);
   if (f.corpus.empty()) throw loraft::ConfigError("no corpus given", "--corpus", "at least one training split");
   if (f.dtype != "float32" && f.dtype != "float16")

@@ -18,12 +18,17 @@
 /// }
 /// @endcode
 
+#include <deque>
 #include <functional>
 #include <iostream>
+#include <stdexcept>
+#include <type_traits>
 #include <string>
 #include <vector>
 
 #include <boost/program_options.hpp>
+
+#include "loraft/io/settings.h"
 
 namespace loraft::app {
 
@@ -60,6 +65,51 @@ class Options {
   friend bool parse(int, char**, const std::string&, const std::string&, Options&);
   boost::program_options::options_description desc_{"Options", 100};
   boost::program_options::variables_map vm_;
+};
+
+/// Declares a flag for each setting of a configuration's `fields()` that has one
+/// (io/settings.h), so that a setting's flag, help and default come from its one declaration.
+/// Enumerations travel as their names; apply() turns them back after parse().
+class SettingFlags {
+ public:
+  /// Flags go into `options`, which must outlive this.
+  explicit SettingFlags(Options& options) : options_(options) {}
+  SettingFlags(const SettingFlags&) = delete;             ///< holds addresses given to Boost
+  SettingFlags& operator=(const SettingFlags&) = delete;  ///< holds addresses given to Boost
+
+  /// Declares `--<flag>` for one setting.
+  template <class T>
+  void operator()(const io::Setting<T>& s) {
+    using V = typename io::Setting<T>::Value;
+    if (!s.flag_name) return;
+    if constexpr (io::is_named_enum<V>::value) {
+      std::string& text = names_.emplace_back(io::EnumNames<V>::to_string(*s.value));
+      options_.optional(s.flag_name, text, s.help);
+      conversions_.push_back([target = s.value, &text, flag = std::string("--") + s.flag_name] {
+        *target = io::EnumNames<V>::parse(text, flag);
+      });
+    } else if constexpr (std::is_same_v<V, std::vector<std::string>>) {
+      options_.multiple(s.flag_name, *s.value, s.help);
+    } else if constexpr (std::is_arithmetic_v<V> || std::is_same_v<V, std::string>) {
+      options_.optional(s.flag_name, *s.value, s.help);
+    } else {
+      throw std::logic_error(std::string("no command-line form for setting ") + s.key);
+    }
+  }
+  /// The flags of a nested configuration.
+  template <class C>
+  void nested(const char* /*key*/, C& config, bool /*present*/) {
+    C::fields(config, *this);
+  }
+  /// After parse(): the enumerations' names into their members (ConfigError for a bad name).
+  void apply() const {
+    for (const auto& convert : conversions_) convert();
+  }
+
+ private:
+  Options& options_;
+  std::deque<std::string> names_;  // stable addresses for Boost
+  std::vector<std::function<void()>> conversions_;
 };
 
 /// The value of `--<name> VALUE` or `--<name>=VALUE` in argv, or empty: for a flag that

@@ -3,6 +3,9 @@
 // accumulation as transformers 4.46.3 does it, and bf16 autocast.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "loraft/io/file.h"
 #include "train_support.h"
 
@@ -248,6 +251,31 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   bad = c.to_json();
   bad["method"] = "adapter";
   EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
+  // Mistyped values are ConfigErrors naming the key (settings declared once, io/settings.h).
+  bad = c.to_json();
+  bad["lora"]["r"] = "8";
+  try {
+    TrainConfig::from_json(bad, "test");
+    FAIL() << "a string rank was accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("lora: r"), std::string::npos) << e.what();
+  }
+  bad = c.to_json();
+  bad["lora"]["rank"] = 8;  // unknown inside the nested object too
+  EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
+  bad = c.to_json();
+  bad["seed"] = -1;
+  EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
+  bad = c.to_json();
+  bad["epochs"] = 1.5;
+  EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
+  // Non-finite settings never reach a run (JSON cannot hold them; flags and code can).
+  TrainConfig inf = c;
+  inf.learning_rate = std::numeric_limits<double>::infinity();
+  EXPECT_THROW(inf.validate(), ConfigError);
+  inf = c;
+  inf.loraplus_ratio = std::nan("");
+  EXPECT_THROW(inf.validate(), ConfigError);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "loraft/io/json.h"
+#include "loraft/io/settings.h"
 
 namespace loraft::adapter {
 
@@ -44,6 +45,22 @@ struct LoraConfig {
   double scaling() const;
   /// ConfigError for r < 1, alpha <= 0, dropout outside [0, 1), an empty target list.
   void validate() const;
+
+  /// The fields a run configuration records (io/settings.h), with their flags; task_type and
+  /// base_model_name_or_path belong to adapter_config.json alone.
+  template <class Self, class Visitor>
+  static void fields(Self& c, Visitor&& v) {
+    using io::setting;
+    v(setting("r", c.r).flag("r", "LoRA rank"));
+    v(setting("lora_alpha", c.lora_alpha).flag("lora-alpha", "LoRA alpha (scaling alpha/r)"));
+    v(setting("lora_dropout", c.lora_dropout).flag("lora-dropout", "dropout on the LoRA input"));
+    v(setting("use_rslora", c.use_rslora));
+    v(setting("target_modules", c.target_modules).flag("target-modules", "LoRA targets (default q_lin v_lin)"));
+    v(setting("target_regex", c.target_regex));
+    v(setting("layers_to_transform", c.layers_to_transform));
+    v(setting("layers_pattern", c.layers_pattern));
+    v(setting("modules_to_save", c.modules_to_save));
+  }
 };
 
 /// adapter_config.json as PEFT 0.13.2 writes it (every field of its LoraConfig, defaults for

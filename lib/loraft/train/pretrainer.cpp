@@ -20,38 +20,17 @@ namespace loraft::train {
 namespace fs = std::filesystem;
 using io::Json;
 
-Json PretrainConfig::to_json() const {
-  Json j{{"learning_rate", learning_rate},
-         {"weight_decay", weight_decay},
-         {"epochs", epochs},
-         {"max_steps", max_steps},
-         {"batch_size", batch_size},
-         {"eval_batch_size", eval_batch_size},
-         {"warmup_steps", warmup_steps},
-         {"max_grad_norm", max_grad_norm},
-         {"seed", seed},
-         {"mlm_probability", masking.mlm_probability},
-         {"mask_token_id", masking.mask_token_id},
-         {"vocab_size", masking.vocab_size},
-         {"device", device}};
-  if (cls_bow_weight > 0) j["cls_bow_weight"] = cls_bow_weight;
-  return j;
+Json PretrainConfig::to_json() const { return io::settings_to_json(*this); }
+
+PretrainConfig PretrainConfig::from_json(const Json& j, const std::string& where) {
+  PretrainConfig c = io::settings_from_json<PretrainConfig>(j, where);
+  c.validate();
+  return c;
 }
 
 void PretrainConfig::validate() const {
-  require(learning_rate >= 0, "learning_rate", ">= 0");
-  require(weight_decay >= 0, "weight_decay", ">= 0");
-  require(epochs >= 1, "epochs", ">= 1");
-  require(max_steps >= 0, "max_steps", ">= 0 (0: epochs decide)");
-  require(batch_size >= 1, "batch_size", ">= 1");
-  require(eval_batch_size >= 1, "eval_batch_size", ">= 1");
-  require(warmup_steps >= 0, "warmup_steps", ">= 0");
-  require(cls_bow_weight >= 0, "cls_bow_weight", ">= 0 (0: MLM alone)");
-  require(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
-  require(masking.mlm_probability > 0 && masking.mlm_probability < 1, "mlm_probability", "in (0, 1)");
-  require(masking.vocab_size >= 1, "vocab_size", ">= 1");
-  require(masking.mask_token_id >= 0 && masking.mask_token_id < masking.vocab_size, "mask_token_id",
-       "an id of the vocabulary");
+  io::validate_settings(*this);
+  require(masking.mask_token_id < masking.vocab_size, "mask_token_id", "an id of the vocabulary");
   parse_device(device);
 }
 

@@ -38,8 +38,45 @@ struct PretrainConfig {
   double cls_bow_weight = 0.0;
   std::string device = "cpu";       ///< "cpu", "cuda", "cuda:1"
 
+  /// Every field, declared once (io/settings.h): JSON key, member, flag and help, rule.
+  /// The masking options are recorded flat; cls_bow_weight only when not 0, so that MLM-only
+  /// runs keep the names they had before it existed.
+  template <class Self, class Visitor>
+  static void fields(Self& c, Visitor&& v) {
+    using io::at_least;
+    using io::setting;
+    using I = std::int64_t;
+    v(setting("learning_rate", c.learning_rate).flag("lr", "peak learning rate").rule(at_least(0.0), ">= 0"));
+    v(setting("weight_decay", c.weight_decay).flag("weight-decay", "AdamW decoupled weight decay (Trainer groups)")
+          .rule(at_least(0.0), ">= 0"));
+    v(setting("epochs", c.epochs).flag("epochs", "passes over the training blocks").rule(at_least<I>(1), ">= 1"));
+    v(setting("max_steps", c.max_steps)
+          .flag("max-steps", "run this many optimizer steps instead of whole epochs (0: epochs)")
+          .rule(at_least<I>(0), ">= 0 (0: epochs decide)"));
+    v(setting("batch_size", c.batch_size).flag("batch-size", "blocks per optimizer step").rule(at_least<I>(1), ">= 1"));
+    v(setting("eval_batch_size", c.eval_batch_size).flag("eval-batch-size", "blocks per evaluation batch")
+          .rule(at_least<I>(1), ">= 1"));
+    v(setting("warmup_steps", c.warmup_steps).flag("warmup-steps", "linear warm-up steps before the linear decay")
+          .rule(at_least<I>(0), ">= 0"));
+    v(setting("max_grad_norm", c.max_grad_norm).flag("max-grad-norm", "gradient clipping (0: off)")
+          .rule(at_least(0.0), ">= 0 (0 disables clipping)"));
+    v(setting("seed", c.seed).flag("seed", "seed of initialisation, block order, masking and dropout"));
+    v(setting("mlm_probability", c.masking.mlm_probability)
+          .flag("mlm-probability", "share of tokens selected for the loss")
+          .rule([](double p) { return p > 0 && p < 1; }, "in (0, 1)"));
+    v(setting("mask_token_id", c.masking.mask_token_id).rule(at_least<I>(0), "an id of the vocabulary"));
+    v(setting("vocab_size", c.masking.vocab_size).rule(at_least<I>(1), ">= 1"));
+    v(setting("cls_bow_weight", c.cls_bow_weight)
+          .flag("cls-bow-weight", "weight of a loss training [CLS] to predict the text's words (0: MLM alone, as run_mlm)")
+          .rule(at_least(0.0), ">= 0 (0: MLM alone)")
+          .only_if(c.cls_bow_weight != 0, io::Absent::omitted));
+    v(setting("device", c.device).flag("device", "cpu, cuda or cuda:N"));
+  }
+
   /// Plain JSON of every field (for run records and the run folder's hash).
   io::Json to_json() const;
+  /// Reads what to_json() writes (unknown keys and mistyped values are a ConfigError).
+  static PretrainConfig from_json(const io::Json& json, const std::string& where);
   /// ConfigError for impossible values.
   void validate() const;
 };

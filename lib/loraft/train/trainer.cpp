@@ -44,104 +44,16 @@ Method parse_method(const std::string& name) {
   throw ConfigError("unknown method \"" + name + "\"", "method", "full, lora or loraplus");
 }
 
-Json TrainConfig::to_json() const {
-  Json lora_json{{"r", lora.r},
-                 {"lora_alpha", lora.lora_alpha},
-                 {"lora_dropout", lora.lora_dropout},
-                 {"use_rslora", lora.use_rslora},
-                 {"target_modules", lora.target_modules},
-                 {"target_regex", lora.target_regex ? Json(*lora.target_regex) : Json(nullptr)},
-                 {"layers_to_transform", lora.layers_to_transform},
-                 {"layers_pattern", lora.layers_pattern},
-                 {"modules_to_save", lora.modules_to_save}};
-  return Json{{"method", to_string(method)},
-              {"lora", method == Method::full ? Json(nullptr) : lora_json},
-              {"loraplus_ratio", method == Method::loraplus ? Json(loraplus_ratio) : Json(nullptr)},
-              {"loraplus_lr_embedding",
-               method == Method::loraplus ? Json(loraplus_lr_embedding) : Json(nullptr)},
-              {"loraplus_decay",
-               method == Method::loraplus ? Json(optim::to_string(loraplus_decay)) : Json(nullptr)},
-              {"learning_rate", learning_rate},
-              {"weight_decay", weight_decay},
-              {"epochs", epochs},
-              {"batch_size", batch_size},
-              {"gradient_accumulation_steps", gradient_accumulation_steps},
-              {"eval_batch_size", eval_batch_size},
-              {"warmup_steps", warmup_steps},
-              {"max_grad_norm", max_grad_norm},
-              {"seed", seed},
-              {"padding", data::to_string(padding)},
-              {"max_length", max_length},
-              {"device", device},
-              {"autocast", to_string(autocast)}};
-}
+Json TrainConfig::to_json() const { return io::settings_to_json(*this); }
 
 TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
-  TrainConfig c;
-  static const std::set<std::string> known{
-      "method", "lora", "loraplus_ratio", "loraplus_lr_embedding", "loraplus_decay",
-      "learning_rate", "weight_decay", "epochs", "batch_size", "gradient_accumulation_steps",
-      "eval_batch_size", "warmup_steps",
-      "max_grad_norm", "seed", "padding", "max_length", "device", "autocast"};
-  for (auto& [key, value] : j.items())
-    if (!known.count(key)) throw ConfigError("unknown key \"" + key + "\"", where, "a TrainConfig field");
-  auto get = [&](const char* key, auto& field) {
-    if (j.contains(key) && !j[key].is_null()) {
-      try {
-        j[key].get_to(field);
-      } catch (const nlohmann::json::exception& e) {
-        throw ConfigError(std::string("bad value for \"") + key + "\": " + e.what(), where);
-      }
-    }
-  };
-  std::string s;
-  if (j.contains("method")) c.method = parse_method(j["method"].get<std::string>());
-  if (j.contains("lora") && j["lora"].is_object()) {
-    const Json& l = j["lora"];
-    if (l.contains("r")) c.lora.r = l["r"];
-    if (l.contains("lora_alpha")) c.lora.lora_alpha = l["lora_alpha"];
-    if (l.contains("lora_dropout")) c.lora.lora_dropout = l["lora_dropout"];
-    if (l.contains("use_rslora")) c.lora.use_rslora = l["use_rslora"];
-    if (l.contains("target_modules")) c.lora.target_modules = l["target_modules"].get<std::vector<std::string>>();
-    if (l.contains("target_regex") && l["target_regex"].is_string()) c.lora.target_regex = l["target_regex"].get<std::string>();
-    if (l.contains("layers_to_transform")) c.lora.layers_to_transform = l["layers_to_transform"].get<std::vector<std::int64_t>>();
-    if (l.contains("layers_pattern")) c.lora.layers_pattern = l["layers_pattern"];
-    if (l.contains("modules_to_save")) c.lora.modules_to_save = l["modules_to_save"].get<std::vector<std::string>>();
-  }
-  get("loraplus_ratio", c.loraplus_ratio);
-  get("loraplus_lr_embedding", c.loraplus_lr_embedding);
-  if (j.contains("loraplus_decay") && j["loraplus_decay"].is_string())
-    c.loraplus_decay = optim::parse_loraplus_decay(j["loraplus_decay"], where);
-  get("learning_rate", c.learning_rate);
-  get("weight_decay", c.weight_decay);
-  get("epochs", c.epochs);
-  get("batch_size", c.batch_size);
-  get("gradient_accumulation_steps", c.gradient_accumulation_steps);
-  get("eval_batch_size", c.eval_batch_size);
-  get("warmup_steps", c.warmup_steps);
-  get("max_grad_norm", c.max_grad_norm);
-  get("seed", c.seed);
-  if (j.contains("padding")) c.padding = data::parse_padding(j["padding"], where);
-  get("max_length", c.max_length);
-  get("device", c.device);
-  std::string autocast_name = to_string(c.autocast);
-  get("autocast", autocast_name);
-  c.autocast = parse_autocast(autocast_name, where);
+  TrainConfig c = io::settings_from_json<TrainConfig>(j, where);
   c.validate();
   return c;
 }
 
 void TrainConfig::validate() const {
-  require(learning_rate >= 0, "learning_rate", ">= 0");
-  require(weight_decay >= 0, "weight_decay", ">= 0");
-  require(epochs >= 1, "epochs", ">= 1");
-  require(batch_size >= 1, "batch_size", ">= 1");
-  require(gradient_accumulation_steps >= 1, "gradient_accumulation_steps", ">= 1");
-  require(eval_batch_size >= 1, "eval_batch_size", ">= 1");
-  require(warmup_steps >= 0, "warmup_steps", ">= 0");
-  require(max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)");
-  require(max_length >= 2, "max_length", ">= 2");
-  require(loraplus_ratio > 0, "loraplus_ratio", "> 0");
+  io::validate_settings(*this);
   check_autocast(autocast, parse_device(device));
   if (method != Method::full) lora.validate();
 }

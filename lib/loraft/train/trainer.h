@@ -15,6 +15,7 @@
 #include "loraft/core/error.h"
 #include "loraft/data/batcher.h"
 #include "loraft/io/json.h"
+#include "loraft/io/settings.h"
 #include "loraft/model/distilbert.h"
 #include "loraft/optim/adamw.h"
 #include "loraft/optim/grad_scaler.h"
@@ -36,6 +37,41 @@ enum class Method {
 const char* to_string(Method method);
 /// The Method called `name`; ConfigError otherwise.
 Method parse_method(const std::string& name);
+
+}  // namespace loraft::train
+
+namespace loraft::io {
+/// Method by name in settings.
+template <>
+struct EnumNames<train::Method> {
+  static const char* to_string(train::Method m) { return train::to_string(m); }  ///< its name
+  static train::Method parse(const std::string& name, const std::string&) { return train::parse_method(name); }  ///< by name
+};
+/// Padding by name in settings.
+template <>
+struct EnumNames<data::Padding> {
+  static const char* to_string(data::Padding p) { return data::to_string(p); }  ///< its name
+  static data::Padding parse(const std::string& name, const std::string& where) { return data::parse_padding(name, where); }  ///< by name
+};
+/// LoraPlusDecay by name in settings.
+template <>
+struct EnumNames<optim::LoraPlusDecay> {
+  static const char* to_string(optim::LoraPlusDecay d) { return optim::to_string(d); }  ///< its name
+  static optim::LoraPlusDecay parse(const std::string& name, const std::string& where) {
+    return optim::parse_loraplus_decay(name, where);
+  }  ///< by name
+};
+/// Autocast by name in settings.
+template <>
+struct EnumNames<train::Autocast> {
+  static const char* to_string(train::Autocast a) { return train::to_string(a); }  ///< its name
+  static train::Autocast parse(const std::string& name, const std::string& where) {
+    return train::parse_autocast(name, where);
+  }  ///< by name
+};
+}  // namespace loraft::io
+
+namespace loraft::train {
 
 /// Everything that determines a run's result (and so names its run folder). Defaults are
 /// the report's settings: transformers' TrainingArguments defaults plus lr 5e-5, batch 16,
@@ -62,12 +98,54 @@ struct TrainConfig {
   std::string device = "cpu";                    ///< "cpu", "cuda", "cuda:1"
   Autocast autocast = Autocast::none;            ///< mixed precision of the forward passes
 
+  /// Every field, declared once (io/settings.h): JSON key, member, flag and help, rule. The
+  /// LoRA fields apply to lora and loraplus, the LoRA+ ones to loraplus; the others are
+  /// written as null.
+  template <class Self, class Visitor>
+  static void fields(Self& c, Visitor&& v) {
+    using io::at_least;
+    using io::above;
+    using io::setting;
+    using I = std::int64_t;
+    const bool plus = c.method == Method::loraplus;
+    v(setting("method", c.method).flag("method", "full, lora or loraplus"));
+    v.nested("lora", c.lora, c.method != Method::full);
+    v(setting("loraplus_ratio", c.loraplus_ratio).flag("loraplus-ratio", "LoRA+: lr(B) / lr(A)")
+          .rule(above(0.0), "> 0").only_if(plus));
+    v(setting("loraplus_lr_embedding", c.loraplus_lr_embedding).rule(at_least(0.0), ">= 0").only_if(plus));
+    v(setting("loraplus_decay", c.loraplus_decay)
+          .flag("loraplus-decay", "LoRA+ weight decay: peft_faithful (0, as PEFT) or corrected").only_if(plus));
+    v(setting("learning_rate", c.learning_rate).flag("lr", "peak learning rate").rule(at_least(0.0), ">= 0"));
+    v(setting("weight_decay", c.weight_decay).flag("weight-decay", "AdamW decoupled weight decay (Trainer groups)")
+          .rule(at_least(0.0), ">= 0"));
+    v(setting("epochs", c.epochs).flag("epochs", "passes over the training data").rule(at_least<I>(1), ">= 1"));
+    v(setting("batch_size", c.batch_size).flag("batch-size", "training batch size").rule(at_least<I>(1), ">= 1"));
+    v(setting("gradient_accumulation_steps", c.gradient_accumulation_steps)
+          .flag("gradient-accumulation-steps",
+                "batches per optimizer step (Trainer semantics, also for an epoch's last, shorter group)")
+          .rule(at_least<I>(1), ">= 1"));
+    v(setting("eval_batch_size", c.eval_batch_size).flag("eval-batch-size", "evaluation batch size")
+          .rule(at_least<I>(1), ">= 1"));
+    v(setting("warmup_steps", c.warmup_steps).flag("warmup-steps", "linear warm-up steps before the linear decay")
+          .rule(at_least<I>(0), ">= 0"));
+    v(setting("max_grad_norm", c.max_grad_norm).flag("max-grad-norm", "gradient clipping (0: off)")
+          .rule(at_least(0.0), ">= 0 (0 disables clipping)"));
+    v(setting("seed", c.seed).flag("seed", "seed of data order, dropout and LoRA init"));
+    v(setting("padding", c.padding).flag("padding", "longest (per batch) or max_length"));
+    v(setting("max_length", c.max_length).flag("max-length", "tokens per text, [CLS] and [SEP] included")
+          .rule(at_least<I>(2), ">= 2"));
+    v(setting("device", c.device).flag("device", "cpu, cuda or cuda:N"));
+    v(setting("autocast", c.autocast)
+          .flag("autocast", "mixed precision of the forward passes: none, bf16 (CPU or CUDA) or fp16 (CUDA, loss scaling)"));
+  }
+
   /// Plain JSON of every field (for run records and the run folder's hash).
   io::Json to_json() const;
-  /// Reads what to_json() writes; missing keys keep their defaults, unknown keys are an error.
+  /// Reads what to_json() writes; missing keys keep their defaults; unknown keys and values of
+  /// the wrong type are a ConfigError naming the key.
   static TrainConfig from_json(const io::Json& json, const std::string& where);
-  /// ConfigError for impossible values (non-positive sizes, negative lr, unknown device,
-  /// fp16 without CUDA).
+  /// ConfigError for impossible values (the rules of fields(), an unknown device, fp16
+  /// without CUDA, LoRA settings that cannot make a model).
   void validate() const;
 };
 
