@@ -6,7 +6,7 @@
 #include "common/app.h"
 #include "loraft/adapter/lora.h"
 #include "loraft/adapter/peft_io.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 
 namespace {
 

@@ -20,7 +20,7 @@
 #include "loraft/io/file.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/text/bert_tokenizer.h"
 
 namespace fs = std::filesystem;

@@ -13,7 +13,7 @@
 #include "loraft/data/source.h"
 #include "loraft/data/token_cache.h"
 #include "loraft/io/file.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/text/bert_tokenizer.h"
 #include "loraft/train/pretrainer.h"
 

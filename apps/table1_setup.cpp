@@ -6,7 +6,7 @@
 #include "common/paper_app.h"
 #include "loraft/adapter/lora.h"
 #include "loraft/data/source.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/paper/figures.h"
 
 int main(int argc, char** argv) {

@@ -27,6 +27,7 @@
 #include <torch/torch.h>
 #include <torch/version.h>
 
+#include "loraft/core/strings.h"
 #include "loraft/core/threads.h"
 #include "loraft/core/timing.h"
 #include "loraft/model/distilbert.h"
@@ -118,7 +119,7 @@ void set_counters(benchmark::State& state, double flops_per_step, double seconds
   state.counters["gflops"] = flops_per_step / per_step / 1e9;
   state.counters["gemm_gflops"] = g_gemm_flops_per_s / 1e9;
   state.counters["mfu"] = flops_per_step / per_step / g_gemm_flops_per_s;
-  state.counters["peak_rss_mib"] = loraft::train::peak_rss_mib();
+  state.counters["peak_rss_mib"] = loraft::peak_rss_mib();
 }
 
 void BM_Gemm2048(benchmark::State& state) {
@@ -202,9 +203,9 @@ void parse_own_flags(int& argc, char** argv) {
   int kept = 1;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
-    if (arg.rfind("--device=", 0) == 0) {
-      g_device = loraft::train::available_device(arg.substr(9));
-    } else if (arg.rfind("--autocast=", 0) == 0) {
+    if (loraft::starts_with(arg, "--device=")) {
+      g_device = loraft::available_device(arg.substr(9));
+    } else if (loraft::starts_with(arg, "--autocast=")) {
       g_autocast = loraft::train::parse_autocast(arg.substr(11), "--autocast");
     } else {
       argv[kept++] = argv[i];

@@ -1,6 +1,7 @@
 #include "common/app.h"
 
 #include "loraft/core/error.h"
+#include "loraft/core/strings.h"
 
 namespace loraft::app {
 namespace po = boost::program_options;
@@ -29,7 +30,7 @@ std::string find_flag(int argc, char** argv, const std::string& name) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == flag && i + 1 < argc) return argv[i + 1];
-    if (arg.rfind(flag + "=", 0) == 0) return arg.substr(flag.size() + 1);
+    if (starts_with(arg, flag + "=")) return arg.substr(flag.size() + 1);
   }
   return {};
 }

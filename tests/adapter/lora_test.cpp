@@ -8,7 +8,8 @@
 #include "loraft/core/error.h"
 #include "loraft/io/file.h"
 #include "loraft/io/safetensors.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
+#include "support/tensor_support.h"
 #include "support/test_support.h"
 
 namespace loraft::adapter {
@@ -24,10 +25,7 @@ model::DistilBertForSequenceClassification tiny_model() {
 
 // max |a - b| <= 1e-5 * max |b| (float32 rounding of a different summation order).
 void expect_close(const torch::Tensor& got, const torch::Tensor& expected, const std::string& what) {
-  ASSERT_EQ(got.sizes(), expected.sizes()) << what;
-  const double err = (got - expected).abs().max().item<double>();
-  const double scale = expected.abs().max().item<double>();
-  EXPECT_LE(err, 1e-5 * scale) << what << ": max abs diff " << err << " (scale " << scale << ")";
+  testing::expect_close(got, expected, 0, 1e-5, what);
 }
 
 torch::Tensor logits_of(model::DistilBertForSequenceClassification& m) {

@@ -7,6 +7,7 @@
 #include "loraft/io/file.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
+#include "support/tensor_support.h"
 #include "support/test_support.h"
 
 namespace loraft {
@@ -21,10 +22,7 @@ fs::path predict_program() { return testing::program("loraft-predict"); }
   if (!fs::exists(predict_program())) GTEST_SKIP() << "loraft-predict is not built (needs the " \
                                                       "model and text components)"
 
-double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
-  auto g = got.to(torch::kDouble), w = want.to(torch::kDouble);
-  return (g - w).abs().max().item<double>() / w.abs().max().item<double>();
-}
+using testing::relative_error;
 
 testing::ProcessResult predict(const std::vector<std::string>& args) {
   std::vector<std::string> argv = {predict_program().string()};

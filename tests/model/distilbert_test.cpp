@@ -13,8 +13,9 @@
 #include "loraft/core/error.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/model/distilbert.h"
+#include "support/tensor_support.h"
 #include "support/test_support.h"
 
 namespace loraft::model {
@@ -23,16 +24,10 @@ namespace fs = std::filesystem;
 
 constexpr double kRelTol = 1e-5;
 
-double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
-  auto g = got.to(torch::kDouble), w = want.to(torch::kDouble);
-  return (g - w).abs().max().item<double>() / w.abs().max().item<double>();
-}
+using testing::relative_error;
 
 void expect_close(const std::string& what, const torch::Tensor& got, const torch::Tensor& want) {
-  ASSERT_EQ(got.sizes(), want.sizes()) << what;
-  double rel = relative_error(got, want);
-  std::printf("  %-40s max rel error %.3g\n", what.c_str(), rel);
-  EXPECT_LE(rel, kRelTol) << what;
+  testing::expect_close(got, want, 0, kRelTol, what);
 }
 
 struct Batch {

@@ -8,7 +8,7 @@
 #include "loraft/core/hash.h"
 #include "loraft/io/file.h"
 #include "loraft/io/json.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "support/test_support.h"
 
 namespace loraft::model {

@@ -11,6 +11,7 @@
 
 #include "loraft/adapter/lora.h"
 #include "loraft/io/safetensors.h"
+#include "support/tensor_support.h"
 #include "train_support.h"
 
 namespace loraft::train {
@@ -26,10 +27,7 @@ class Cuda : public ::testing::Test {
   }
 };
 
-double relative_error(const torch::Tensor& got, const torch::Tensor& want) {
-  auto g = got.detach().to(torch::kCPU, torch::kDouble), w = want.detach().to(torch::kCPU, torch::kDouble);
-  return (g - w).abs().max().item<double>() / std::max(w.abs().max().item<double>(), 1e-30);
-}
+using loraft::testing::relative_error;
 
 // Logits and every trainable parameter's gradient of the mean cross-entropy on the fixture
 // batch, dropouts off, on `device`; with LoRA (B drawn non-zero) when `lora`.

@@ -9,7 +9,7 @@
 #include <filesystem>
 
 #include "loraft/io/json.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/text/bert_tokenizer.h"
 #include "loraft/train/experiment.h"
 #include "loraft/train/mlm.h"

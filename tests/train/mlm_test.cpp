@@ -9,7 +9,7 @@
 #include <random>
 
 #include "loraft/core/error.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/train/mlm.h"
 #include "support/test_support.h"
 

@@ -9,7 +9,7 @@
 
 #include "loraft/core/error.h"
 #include "loraft/core/threads.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/train/pretrainer.h"
 #include "loraft/train/run_directory.h"
 #include "support/test_support.h"

@@ -7,7 +7,7 @@
 #include "loraft/adapter/peft_io.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/train/trainer.h"
 #include "support/test_support.h"
 

@@ -6,7 +6,7 @@
 #include <random>
 #include <string>
 
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/train/run_directory.h"
 #include "loraft/train/trainer.h"
 #include "support/test_support.h"

@@ -7,13 +7,11 @@
 #include <regex>
 
 #include "loraft/core/error.h"
+#include "loraft/core/strings.h"
 
 namespace loraft::adapter {
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 std::string with_commas(std::int64_t n) {
   std::string digits = std::to_string(n), out;
@@ -144,7 +142,7 @@ PeftParameterCounts peft_parameter_counts(torch::nn::Module& model, const LoraCo
     const std::string& name = item.key();
     if (!is_module_to_save(name, config)) continue;
     if (std::any_of(counted.begin(), counted.end(),
-                    [&](const std::string& parent) { return name.rfind(parent + ".", 0) == 0; }))
+                    [&](const std::string& parent) { return starts_with(name, parent + "."); }))
       continue;
     counted.push_back(name);
     for (auto& p : item.value()->parameters()) c.all += p.numel();

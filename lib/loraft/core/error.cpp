@@ -21,4 +21,8 @@ Error::Error(std::string what, std::string where, std::string expected)
       where_(std::move(where)),
       expected_(std::move(expected)) {}
 
+void require(bool ok, const char* field, const char* expected) {
+  if (!ok) throw ConfigError(std::string("invalid ") + field, field, expected);
+}
+
 }  // namespace loraft

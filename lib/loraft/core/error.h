@@ -50,6 +50,10 @@ class ConfigError : public Error {
   using Error::Error;
 };
 
+/// Throws ConfigError("invalid <field>", field, expected) unless `ok`: one line per rule in a
+/// configuration's validate().
+void require(bool ok, const char* field, const char* expected);
+
 /// Formats `where: what (expected ...)`, the single line every Error prints.
 std::string format_error(const std::string& what, const std::string& where,
                          const std::string& expected);

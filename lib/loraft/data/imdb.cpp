@@ -7,6 +7,7 @@
 
 #include "loraft/core/error.h"
 #include "loraft/core/progress.h"
+#include "loraft/core/strings.h"
 #include "loraft/io/file.h"
 
 namespace loraft::data {
@@ -34,7 +35,7 @@ std::vector<ReviewFile> list_reviews(const fs::path& folder) {
   for (fs::directory_iterator it(folder, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string name = it->path().filename().string();
     if (name.empty() || name[0] == '.') continue;
-    if (name.size() < 4 || name.compare(name.size() - 4, 4, ".txt") != 0) continue;
+    if (!ends_with(name, ".txt")) continue;
     const std::string stem = name.substr(0, name.size() - 4);
     const auto underscore = stem.find('_');
     const std::string id = stem.substr(0, underscore);

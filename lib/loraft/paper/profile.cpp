@@ -3,6 +3,7 @@
 #include <set>
 
 #include "loraft/core/error.h"
+#include "loraft/core/strings.h"
 #include "loraft/data/source.h"
 
 namespace loraft::paper {
@@ -102,7 +103,7 @@ Profile Profile::load(const std::string& name_or_file, const fs::path& root_in) 
     if (!fs::exists(path) && missing_paths.insert(relative).second) {
       std::string item = what + " " + relative;
       for (const auto& [prefix, command] : fetch)
-        if (relative.rfind(prefix, 0) == 0) item += " (get it with: " + command + ")";
+        if (starts_with(relative, prefix)) item += " (get it with: " + command + ")";
       missing.push_back(item);
     }
     return path;

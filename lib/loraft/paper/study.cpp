@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "loraft/core/error.h"
+#include "loraft/core/strings.h"
 #include "loraft/core/version.h"
 #include "loraft/data/token_cache.h"
 #include "loraft/io/file.h"
@@ -63,7 +64,7 @@ std::string gnuplot_quote(const std::string& s) {
 std::string proc_field(const char* file, const std::string& key) {
   std::ifstream in(file);
   for (std::string line; std::getline(in, line);)
-    if (line.rfind(key, 0) == 0) {
+    if (starts_with(line, key)) {
       auto colon = line.find(':');
       auto value = colon == std::string::npos ? std::string() : line.substr(colon + 1);
       value.erase(0, value.find_first_not_of(" \t"));

@@ -5,7 +5,7 @@
 #include "loraft/core/hash.h"
 #include "loraft/data/source.h"
 #include "loraft/data/token_cache.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/text/bert_tokenizer.h"
 
 namespace loraft::train {

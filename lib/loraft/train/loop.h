@@ -13,7 +13,7 @@
 #include "loraft/io/json.h"
 #include "loraft/optim/adamw.h"
 #include "loraft/optim/schedule.h"
-#include "loraft/train/checkpoint.h"
+#include "loraft/train/training_checkpoint.h"
 #include "loraft/train/run_directory.h"
 
 namespace loraft::train {

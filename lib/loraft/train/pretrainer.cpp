@@ -11,9 +11,9 @@
 #include "loraft/core/version.h"
 #include "loraft/io/file.h"
 #include "loraft/io/safetensors.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/optim/param_groups.h"
-#include "loraft/train/checkpoint.h"
+#include "loraft/train/training_checkpoint.h"
 #include "loraft/train/run_directory.h"
 
 namespace loraft::train {

@@ -17,9 +17,9 @@
 #include "loraft/core/version.h"
 #include "loraft/io/file.h"
 #include "loraft/io/safetensors.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/optim/clip.h"
-#include "loraft/train/checkpoint.h"
+#include "loraft/train/training_checkpoint.h"
 #include "loraft/train/run_directory.h"
 
 namespace loraft::train {
@@ -56,36 +56,6 @@ void TrainConfig::validate() const {
   io::validate_settings(*this);
   check_autocast(autocast, parse_device(device));
   if (method != Method::full) lora.validate();
-}
-
-void require(bool ok, const char* field, const char* expected) {
-  if (!ok) throw ConfigError(std::string("invalid ") + field, field, expected);
-}
-
-torch::Device parse_device(const std::string& name) {
-  try {
-    return torch::Device(name);
-  } catch (const c10::Error&) {
-    throw ConfigError("unknown device \"" + name + "\"", "device", "cpu, cuda or cuda:N");
-  }
-}
-
-torch::Device available_device(const std::string& name) {
-  const torch::Device device = parse_device(name);
-  if (device.is_cuda()) {
-    // torch::cuda::device_count() is 0 both for a LibTorch built without CUDA and for a
-    // machine without a visible GPU: one message for both, instead of LibTorch's own
-    // "not linked with support for cuda devices" deep inside the first copy.
-    const auto count = static_cast<std::int64_t>(torch::cuda::device_count());
-    if (count == 0)
-      throw ConfigError("device \"" + name + "\": no CUDA device (LibTorch " TORCH_VERSION
-                        " here was built without CUDA or sees no GPU)",
-                        "device", "cpu, or cuda on a machine with an NVIDIA GPU and a CUDA build of LibTorch");
-    if (device.has_index() && device.index() >= count)
-      throw ConfigError("device \"" + name + "\": only " + std::to_string(count) + " CUDA device(s)", "device",
-                        "cuda:0 to cuda:" + std::to_string(count - 1));
-  }
-  return device;
 }
 
 // ----- steps and evaluation ------------------------------------------------------------------
@@ -235,13 +205,6 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
 }
 
 
-double peak_rss_mib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  return 0.0;
-}
 
 // ----- the run --------------------------------------------------------------------------------
 

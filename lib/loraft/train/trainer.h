@@ -13,6 +13,7 @@
 
 #include "loraft/adapter/lora_config.h"
 #include "loraft/core/error.h"
+#include "loraft/core/system.h"
 #include "loraft/data/batcher.h"
 #include "loraft/io/json.h"
 #include "loraft/io/settings.h"
@@ -149,18 +150,6 @@ struct TrainConfig {
   void validate() const;
 };
 
-/// Throws ConfigError("invalid <field>", field, expected) unless `ok`: one line per rule in
-/// the validate() of a training configuration.
-void require(bool ok, const char* field, const char* expected);
-
-/// The torch::Device `name` names ("cpu", "cuda", "cuda:1"); ConfigError otherwise.
-torch::Device parse_device(const std::string& name);
-
-/// parse_device(name), and ConfigError unless this process can use that device (a CUDA
-/// device needs a CUDA build of LibTorch and a visible GPU). Checked where work starts, not in
-/// validate(): a run recorded on a GPU can still be read, reused and plotted on a CPU.
-torch::Device available_device(const std::string& name);
-
 /// Loss and classification quality over a data set.
 struct EvalResult {
   double loss = 0.0;       ///< mean cross-entropy per example
@@ -266,8 +255,5 @@ class Trainer {
   io::Json identity_;
   RunOptions options_;
 };
-
-/// Peak resident memory of this process in MiB (Linux VmHWM), 0 where unknown.
-double peak_rss_mib();
 
 }  // namespace loraft::train

@@ -1,4 +1,4 @@
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 
 #include <algorithm>
 #include <map>
@@ -6,6 +6,7 @@
 
 #include "loraft/core/error.h"
 #include "loraft/core/log.h"
+#include "loraft/core/strings.h"
 
 namespace loraft::model {
 namespace fs = std::filesystem;
@@ -17,7 +18,6 @@ const std::vector<std::string> kMaskedLMHead = {"vocab_transform.", "vocab_layer
 // DistilBertPreTrainedModel.base_model_prefix.
 const std::string kBasePrefix = "distilbert.";
 
-bool starts_with(const std::string& s, const std::string& prefix) { return s.rfind(prefix, 0) == 0; }
 
 bool under_any(const std::string& name, const std::vector<std::string>& prefixes) {
   return std::any_of(prefixes.begin(), prefixes.end(), [&](const auto& p) { return starts_with(name, p); });

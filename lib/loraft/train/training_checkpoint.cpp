@@ -1,10 +1,11 @@
-#include "loraft/train/checkpoint.h"
+#include "loraft/train/training_checkpoint.h"
 
 #include <algorithm>
 #include <cstdio>
 
 #include "loraft/core/error.h"
 #include "loraft/core/log.h"
+#include "loraft/core/strings.h"
 #include "loraft/io/file.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
@@ -26,7 +27,7 @@ std::string step_name(std::int64_t step) {
 // (dropout on the GPU draws from those), named "cpu" and "cuda:<i>".
 at::Generator default_generator(const std::string& name) {
   if (name == "cpu") return at::detail::getDefaultCPUGenerator();
-  if (name.rfind("cuda:", 0) == 0 && torch::cuda::is_available())
+  if (starts_with(name, "cuda:") && torch::cuda::is_available())
     return at::globalContext().defaultGenerator(torch::Device(name));
   throw FormatError("generator \"" + name + "\" is not available here", "rng.safetensors",
                     "cpu, or cuda:<i> on a machine with that device");
@@ -73,7 +74,7 @@ void save_checkpoint(const fs::path& dir, torch::nn::Module& model,
   // Keep the newest `keep` checkpoints.
   std::vector<fs::path> all;
   for (auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().rfind("step-", 0) == 0) all.push_back(e.path());
+    if (starts_with(e.path().filename().string(), "step-")) all.push_back(e.path());
   std::sort(all.begin(), all.end());
   for (std::size_t i = 0; i + static_cast<std::size_t>(std::max<std::int64_t>(keep, 1)) < all.size(); ++i)
     fs::remove_all(all[i]);
@@ -84,7 +85,7 @@ bool load_checkpoint(const fs::path& dir, torch::nn::Module& model, optim::AdamW
   if (!fs::exists(dir)) return false;
   std::vector<fs::path> all;
   for (auto& e : fs::directory_iterator(dir))
-    if (e.path().filename().string().rfind("step-", 0) == 0) all.push_back(e.path());
+    if (starts_with(e.path().filename().string(), "step-")) all.push_back(e.path());
   std::sort(all.rbegin(), all.rend());
   for (const auto& ckpt : all) {
     try {

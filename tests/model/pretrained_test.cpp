@@ -8,7 +8,7 @@
 #include "loraft/io/file.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 #include "loraft/model/config.h"
 #include "loraft/model/distilbert.h"
 #include "support/test_support.h"

@@ -1,0 +1,23 @@
+#pragma once
+/// @file
+/// @brief What the process and the machine report about themselves, and the devices it can use.
+
+#include <string>
+
+#include <c10/core/Device.h>
+
+namespace loraft {
+
+/// Peak resident memory of this process in MiB (Linux VmHWM), 0 where unknown.
+double peak_rss_mib();
+
+/// The device `name` names ("cpu", "cuda", "cuda:1"); ConfigError otherwise.
+c10::Device parse_device(const std::string& name);
+
+/// parse_device(name), and ConfigError unless this process can use that device (a CUDA
+/// device needs a CUDA build of LibTorch and a visible GPU). Checked where work starts, not in
+/// a configuration's validate(): a run recorded on a GPU can still be read, reused and plotted
+/// on a CPU.
+c10::Device available_device(const std::string& name);
+
+}  // namespace loraft
