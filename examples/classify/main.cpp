@@ -7,7 +7,7 @@
 #include "loraft/adapter/peft_io.h"
 #include "loraft/core/error.h"
 #include "loraft/core/threads.h"
-#include "loraft/model/checkpoint.h"
+#include "loraft/model/pretrained.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) {
