@@ -2,6 +2,8 @@
 #   make          configure and build everything
 #   make test     install missing packages, build, run the test suite (without `slow` tests)
 #   make test-all the whole suite, slow tests included
+#   make test-debian13        the test suite in a Debian 13 chroot (root; scripts/test-platform.sh)
+#   make test-debian-testing  the same in a Debian testing chroot (chroots in build/platforms/)
 #   make bench    run the Google Benchmark programs
 #   make docs     Doxygen HTML under build/docs/html
 #   make paper    every figure and table of the paper, then paper.pdf (PROFILE=smoke|mini|full)
@@ -16,7 +18,7 @@ CMAKE_ARGS ?=
 # Test labels `make test` leaves out (a CTest regex; the Docker build uses 'slow|cuda|docs').
 CTEST_EXCLUDE ?= slow
 
-.PHONY: all deps configure build test test-all bench docs clean pretrain paper burn
+.PHONY: all deps configure build test test-all test-debian13 test-debian-testing bench docs clean pretrain paper burn
 
 all: build
 
@@ -36,6 +38,9 @@ test: build
 
 test-all: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+test-debian13 test-debian-testing:
+	JOBS=$(JOBS) CTEST_ARGS="$(CTEST_ARGS)" CTEST_EXCLUDE='$(CTEST_EXCLUDE)' scripts/test-platform.sh $(@:test-%=%)
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/bench_*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done

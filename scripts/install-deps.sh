@@ -13,6 +13,7 @@ set -euo pipefail
 # os-release file, for tests).
 os_field() { sed -n "s/^$1=//p" "${LORAFT_OS_RELEASE:-/etc/os-release}" 2>/dev/null | tr -d '"' | head -n 1; }
 distro="$(os_field ID)-$(os_field VERSION_ID)"
+[[ "$distro" != *- ]] || distro="$distro$(os_field VERSION_CODENAME)"  # testing: debian-forky
 case "${LORAFT_TORCH:-debian}" in
   debian|external) ;;
   *) echo "install-deps: error: LORAFT_TORCH=${LORAFT_TORCH} (expected debian or external)" >&2; exit 2 ;;
@@ -34,10 +35,11 @@ packages=(
   unzip                   # scripts/install-libtorch.sh
   shellcheck              # scripts/lint.sh (the lint test)
 )
-# Every name above is the same on Ubuntu 24.04 (noble, with universe, as in the CUDA images);
-# a release with other names gets a case here. Other systems are tried with Debian 12's names.
+# Every name above is the same on Debian 13 and on Ubuntu 24.04 (noble, with universe, as in the
+# CUDA images); a release with other names gets a case here. Other systems are tried with
+# Debian 12's names.
 case "$distro" in
-  debian-12|ubuntu-24.04) ;;
+  debian-12|debian-13|ubuntu-24.04) ;;
   *) echo "install-deps: warning: untested system $distro: trying Debian 12's package names" >&2 ;;
 esac
 if [[ "${LORAFT_TORCH:-debian}" == external ]]; then
