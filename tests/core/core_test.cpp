@@ -7,6 +7,8 @@
 
 #include "loraft/core/error.h"
 #include "loraft/core/hash.h"
+#include "loraft/core/strings.h"
+#include "loraft/core/system.h"
 #include "loraft/core/threads.h"
 #include "support/test_support.h"
 
@@ -77,6 +79,21 @@ TEST(Threads, ParallelForRethrowsAfterAllChunks) {
     if (b == 0) throw Error("first chunk failed");
   }, 4), Error);
   EXPECT_EQ(chunks.load(), 4);
+}
+
+// What the shell receives is the string itself, whatever quotes, dollars or spaces it holds.
+TEST(System, ShellQuoteSurvivesTheShellAndFirstOutputLineReadsIt) {
+  for (const std::string s : {"plain", "it's", "$HOME `id` \\ \"q\"", "two  spaces", "''"})
+    EXPECT_EQ(first_output_line("printf '%s\\n' " + shell_quote(s)), s) << s;
+  EXPECT_EQ(first_output_line("printf 'one\\ntwo\\n'"), "one");
+  EXPECT_EQ(first_output_line("printf partial; exit 3"), "") << "a failed command gives nothing";
+}
+
+TEST(System, MachineInfoAndPeakRss) {
+  const MachineInfo m = machine_info();
+  EXPECT_GE(m.cores, 1u);
+  EXPECT_FALSE(m.memory.empty()) << "/proc/meminfo MemTotal";
+  EXPECT_GT(peak_rss_mib(), 1.0);
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
 #include "loraft/paper/profile.h"
+#include "loraft/paper/table.h"
 #include "loraft/paper/update_rank.h"
 #include "support/test_support.h"
 
@@ -54,6 +55,18 @@ Csv read_csv(const fs::path& path) {
 
 double num(const std::map<std::string, std::string>& row, const std::string& key) {
   return std::stod(row.at(key));
+}
+
+// RFC 4180: cells with a comma, a quote or a line end are quoted, quotes doubled.
+TEST(Table, CsvQuotesOnlyWhatNeedsItAndRefusesRaggedRows) {
+  loraft::paper::Table t;
+  t.columns = {"label", "value"};
+  t.add({"r=8, alpha=16", "0.5"});
+  t.add({"say \"hi\"", "line\nbreak"});
+  EXPECT_EQ(t.csv(), "label,value\n\"r=8, alpha=16\",0.5\n\"say \"\"hi\"\"\",\"line\nbreak\"\n");
+  EXPECT_THROW(t.add({"only one"}), loraft::ConfigError);
+  EXPECT_EQ(loraft::paper::cell(4336770.0), "4.33677e+06");
+  EXPECT_EQ(loraft::paper::cell(std::nan("")), "nan");
 }
 
 TEST(Profile, ResolvesPathsAndTheSweep) {

@@ -1,7 +1,9 @@
 #pragma once
 /// @file
-/// @brief Small string tests every component needs (C++20's starts_with/ends_with, for C++17).
+/// @brief Small string helpers every component needs (C++20's starts_with/ends_with, for C++17;
+/// shell quoting).
 
+#include <string>
 #include <string_view>
 
 namespace loraft {
@@ -14,6 +16,13 @@ inline bool starts_with(std::string_view s, std::string_view prefix) {
 /// Whether `s` ends with `suffix`.
 inline bool ends_with(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+/// `s` as one word of a POSIX shell command: in single quotes, each ' written as '\\''.
+inline std::string shell_quote(std::string_view s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
 }
 
 }  // namespace loraft

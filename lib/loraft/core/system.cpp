@@ -1,6 +1,11 @@
 #include "loraft/core/system.h"
 
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
 #include <fstream>
+#include <thread>
 
 #include <torch/cuda.h>
 #include <torch/version.h>
@@ -10,12 +15,42 @@
 
 namespace loraft {
 
+namespace {
+
+// The value of `key: value` in a /proc file, or "".
+std::string proc_field(const char* file, const std::string& key) {
+  std::ifstream in(file);
+  for (std::string line; std::getline(in, line);)
+    if (starts_with(line, key + ":")) {
+      auto value = line.substr(key.size() + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      return value;
+    }
+  return "";
+}
+
+}  // namespace
+
 double peak_rss_mib() {
-  std::ifstream status("/proc/self/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (starts_with(line, "VmHWM:")) return std::stod(line.substr(6)) / 1024.0;
-  return 0.0;
+  const std::string kb = proc_field("/proc/self/status", "VmHWM");  // "123456 kB"
+  return kb.empty() ? 0.0 : std::stod(kb) / 1024.0;
+}
+
+MachineInfo machine_info() {
+  std::array<char, 256> host{};
+  if (gethostname(host.data(), host.size() - 1) != 0) host[0] = '\0';
+  return MachineInfo{host.data(), proc_field("/proc/cpuinfo", "model name"), std::thread::hardware_concurrency(),
+                     proc_field("/proc/meminfo", "MemTotal")};
+}
+
+std::string first_output_line(const std::string& command) {
+  FILE* pipe = popen((command + " 2>/dev/null").c_str(), "r");
+  if (!pipe) return "";
+  std::array<char, 512> buffer{};
+  std::string out = fgets(buffer.data(), buffer.size(), pipe) ? buffer.data() : "";
+  if (pclose(pipe) != 0) return "";
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
 }
 
 c10::Device parse_device(const std::string& name) {

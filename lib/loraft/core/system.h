@@ -11,6 +11,21 @@ namespace loraft {
 /// Peak resident memory of this process in MiB (Linux VmHWM), 0 where unknown.
 double peak_rss_mib();
 
+/// The machine this process runs on, as provenance records it (Linux /proc; "" where unknown).
+struct MachineInfo {
+  std::string hostname;  ///< gethostname()
+  std::string cpu;       ///< /proc/cpuinfo "model name"
+  unsigned cores = 0;    ///< hardware threads
+  std::string memory;    ///< /proc/meminfo "MemTotal" ("24576000 kB")
+};
+
+/// This machine's MachineInfo.
+MachineInfo machine_info();
+
+/// The first line `command` (run by /bin/sh, stderr discarded) prints, without its line end;
+/// "" if it cannot start or exits non-zero. For provenance (`git describe`), never for control.
+std::string first_output_line(const std::string& command);
+
 /// The device `name` names ("cpu", "cuda", "cuda:1"); ConfigError otherwise.
 c10::Device parse_device(const std::string& name);
 

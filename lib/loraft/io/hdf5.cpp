@@ -146,13 +146,27 @@ std::vector<T> read_array_impl(const Handle& location, const std::string& name) 
   return out;
 }
 
-Handle open_attribute(const Handle& location, const std::string& name) {
+// An open attribute holding one value of the type class `type_class` (`kind` names it in
+// errors: "a string", "an integer"), and its stored type.
+struct ScalarAttribute {
+  Handle attr;
+  Handle type;
+};
+
+ScalarAttribute open_scalar_attribute(const Handle& location, const std::string& name, H5T_class_t type_class,
+                                      const std::string& kind) {
   const std::string where = where_of(location, name);
   if (!has_attribute(location, name))
     throw FormatError("missing attribute", where, "an attribute '" + name + "'");
   Handle attr(H5Aopen(location.id(), name.c_str(), H5P_DEFAULT), H5Aclose);
   if (!attr) fail_format("cannot open the attribute", where);
-  return attr;
+  Handle type(H5Aget_type(attr.id()), H5Tclose);
+  if (!type || H5Tget_class(type.id()) != type_class)
+    throw FormatError("attribute is not " + kind, where, kind + " attribute");
+  Handle space(H5Aget_space(attr.id()), H5Sclose);
+  if (!space || H5Sget_simple_extent_npoints(space.id()) != 1)
+    throw FormatError("attribute is not a single value", where, "a scalar attribute");
+  return {std::move(attr), std::move(type)};
 }
 
 Handle replace_attribute(const Handle& location, const std::string& name, hid_t type) {
@@ -425,13 +439,7 @@ bool has_attribute(const Handle& location, const std::string& name) {
 std::string read_string_attribute(const Handle& location, const std::string& name) {
   ErrorSilencer quiet;
   const std::string where = where_of(location, name);
-  Handle attr = open_attribute(location, name);
-  Handle type(H5Aget_type(attr.id()), H5Tclose);
-  if (!type || H5Tget_class(type.id()) != H5T_STRING)
-    throw FormatError("attribute is not a string", where, "a string attribute");
-  Handle space(H5Aget_space(attr.id()), H5Sclose);
-  if (!space || H5Sget_simple_extent_npoints(space.id()) != 1)
-    throw FormatError("attribute is not a single value", where, "a scalar attribute");
+  auto [attr, type] = open_scalar_attribute(location, name, H5T_STRING, "a string");
   const htri_t variable = H5Tis_variable_str(type.id());
   if (variable < 0) fail_format("cannot inspect the string type", where);
   if (variable > 0) {
@@ -458,13 +466,7 @@ std::string read_string_attribute(const Handle& location, const std::string& nam
 std::int64_t read_int_attribute(const Handle& location, const std::string& name) {
   ErrorSilencer quiet;
   const std::string where = where_of(location, name);
-  Handle attr = open_attribute(location, name);
-  Handle type(H5Aget_type(attr.id()), H5Tclose);
-  if (!type || H5Tget_class(type.id()) != H5T_INTEGER)
-    throw FormatError("attribute is not an integer", where, "an integer attribute");
-  Handle space(H5Aget_space(attr.id()), H5Sclose);
-  if (!space || H5Sget_simple_extent_npoints(space.id()) != 1)
-    throw FormatError("attribute is not a single value", where, "a scalar attribute");
+  const auto [attr, type] = open_scalar_attribute(location, name, H5T_INTEGER, "an integer");
   std::int64_t value = 0;
   if (H5Aread(attr.id(), H5T_NATIVE_INT64, &value) < 0)
     fail_format("cannot read the attribute", where);

@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "loraft/analysis/stats.h"
+#include "loraft/core/timing.h"
 #include "loraft/paper/profile.h"
+#include "loraft/paper/table.h"
 
 namespace loraft::paper {
 
@@ -48,17 +50,6 @@ struct Run {
   /// A number of the summary itself (train_time_s, trainable_parameters, peak_rss_mib, ...).
   double metric(const std::string& key) const;
 };
-
-/// A table of strings written as CSV (RFC 4180 quoting where a cell needs it).
-struct Table {
-  std::vector<std::string> columns;            ///< header
-  std::vector<std::vector<std::string>> rows;  ///< cells, one vector per row
-  /// Appends a row; ConfigError if its size differs from the header's.
-  void add(std::vector<std::string> row);
-};
-
-/// A number as CSV and LaTeX cells show it: up to 6 significant digits, "nan" for NaN.
-std::string cell(double value);
 
 /// The 95% interval over seeds of `metric` for every run in `runs` (analysis::t_interval).
 analysis::SeedSummary over_seeds(const std::vector<const Run*>& runs,
@@ -109,7 +100,7 @@ class Study {
   PaperPaths paths_;
   std::deque<Run> runs_;  // stable addresses: select() hands out pointers
   std::vector<std::filesystem::path> outputs_;
-  double start_s_;
+  Clock::time_point start_;
 };
 
 }  // namespace loraft::paper
