@@ -43,7 +43,7 @@ RUN scripts/install-libtorch.sh --prefix /opt/libtorch
 COPY . .
 # Builds with CUDA and runs every test that needs no GPU (docs: Doxygen's warnings depend on
 # its version, which is Ubuntu's here; CI checks them on Debian). ccache would only grow the image.
-RUN CCACHE_DISABLE=1 make test CMAKE_ARGS=-DCMAKE_PREFIX_PATH=/opt/libtorch CTEST_EXCLUDE="slow|cuda|docs"
+RUN CCACHE_DISABLE=1 make test WERROR=OFF CMAKE_ARGS=-DCMAKE_PREFIX_PATH=/opt/libtorch CTEST_EXCLUDE="slow|cuda|docs"
 
 ENTRYPOINT ["/opt/loraft/scripts/docker-entrypoint.sh"]
 CMD ["make", "paper", "PROFILE=full"]

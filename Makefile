@@ -15,6 +15,9 @@ JOBS ?= $(shell nproc)
 CTEST_ARGS ?=
 # Extra CMake configure flags, e.g. another LibTorch: CMAKE_ARGS=-DCMAKE_PREFIX_PATH=/opt/libtorch
 CMAKE_ARGS ?=
+# Warnings in loraft's own code (not LibTorch's headers) are errors on the compilers the suite
+# is tested with (g++ 12, 14, 16); WERROR=OFF for another compiler.
+WERROR ?= ON
 # Test labels `make test` leaves out (a CTest regex; the Docker build uses 'slow|cuda|docs').
 CTEST_EXCLUDE ?= slow
 
@@ -26,7 +29,7 @@ deps:
 	@scripts/install-deps.sh
 
 $(BUILD_DIR)/build.ninja: | deps
-	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) $(CMAKE_ARGS)
+	cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=$(BUILD_TYPE) -DLORAFT_WERROR=$(WERROR) $(CMAKE_ARGS)
 
 configure: $(BUILD_DIR)/build.ninja
 
@@ -40,7 +43,7 @@ test-all: build
 	cd $(BUILD_DIR) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 test-debian13 test-debian-testing:
-	JOBS=$(JOBS) CTEST_ARGS="$(CTEST_ARGS)" CTEST_EXCLUDE='$(CTEST_EXCLUDE)' scripts/test-platform.sh $(@:test-%=%)
+	JOBS=$(JOBS) CTEST_ARGS="$(CTEST_ARGS)" CTEST_EXCLUDE='$(CTEST_EXCLUDE)' WERROR=$(WERROR) scripts/test-platform.sh $(@:test-%=%)
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/bench_*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done

@@ -9,6 +9,7 @@
 #     --build-only    build only, no tests
 #   JOBS=N            parallel jobs (default: all cores); CTEST_ARGS="..." more ctest arguments;
 #   CTEST_EXCLUDE=RE  test labels left out (default slow, as make test)
+#   WERROR=ON|OFF     warnings in loraft's own code are errors (default ON, as make test)
 #   LORAFT_DEBIAN_MIRROR=URI  the Debian mirror (default: the one in apt's sources here)
 # Needs root; installs debootstrap if it is missing. Packages come from scripts/install-deps.sh
 # run inside the chroot. The build folder (build/platforms/<name>/build) and ccache's cache
@@ -182,13 +183,12 @@ inner() {
   local log=$logs/build.log
   say "building in $pdir/build (log: $log)"
   : >"$log"
-  if [[ ! -f "$pdir/build/build.ninja" ]]; then
-    if ! in_chroot cmake -S /src -B "$inside/build" -G Ninja -DCMAKE_BUILD_TYPE=Release 2>&1 |
-         tee -a "$log"; then
-      t_build=$((SECONDS - t0))
-      finish "FAILED (configure, log: $log)"
-      exit 1
-    fi
+  # Configured on every run (a no-op when nothing changed), so that WERROR always applies.
+  if ! in_chroot cmake -S /src -B "$inside/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+       -DLORAFT_WERROR="${WERROR:-ON}" 2>&1 | tee -a "$log"; then
+    t_build=$((SECONDS - t0))
+    finish "FAILED (configure, log: $log)"
+    exit 1
   fi
   if ! in_chroot cmake --build "$inside/build" -j "$jobs" 2>&1 | tee -a "$log"; then
     t_build=$((SECONDS - t0))

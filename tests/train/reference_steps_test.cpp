@@ -20,6 +20,11 @@ model::DistilBertForSequenceClassification tiny_without_dropout() {
   model::LoadOptions o;
   o.adjust_config = [](model::DistilBertConfig& c) {
     c.dropout = c.attention_dropout = c.seq_classif_dropout = 0.0;
+    // The fixtures were made on torch 1.13, where transformers 4.46.3 runs eager attention.
+    // Three AdamW steps magnify the rounding differences of SDPA on gradients near zero
+    // (k_lin in full fine-tuning) past these tolerances; SDPA equals eager on logits and
+    // gradients in tests/adapter/lora_test.cpp.
+    c.attn_implementation = "eager";
   };
   auto m = model::load_sequence_classification(testing::fixture("distilbert-tiny"), o);
   m->train();  // the reference ran in train mode (dropouts are 0)
