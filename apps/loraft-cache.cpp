@@ -44,25 +44,21 @@ struct Flags {
     o.flag("no-header", no_header, "csv/tsv files have no header row");
     o.multiple("label-names", label_names, "csv/tsv/jsonl label names, in id order (e.g. neg pos)");
     o.optional("label-offset", label_offset, "csv/tsv/jsonl: subtracted from integer labels (1 for 1-based)");
-    o.optional("num-labels", num_labels, "csv/tsv/jsonl: number of classes when no names are given (0: from the data)");
+    o.optional("num-labels", num_labels, "csv/tsv/jsonl: number of classes when no names are given (0: from the data)",
+               0LL, 100000LL);
     o.optional("vocab", vocab, "WordPiece vocab.txt of the tokenizer");
     o.flag("cased", cased, "do not lower-case (BertTokenizer do_lower_case=False)");
     o.optional("cache-dir", cache_dir, "folder of the cache files (LORAFT_CACHE_DIR/tokens when set)");
-    o.optional("max-length", max_length, "tokens per row, [CLS] and [SEP] included");
+    o.optional("max-length", max_length, "tokens per row, [CLS] and [SEP] included", 1, 1 << 20);
     o.flag("no-truncation", no_truncation, "keep rows longer than --max-length whole");
-    o.optional("threads", threads, "encoding threads (0: LORAFT_NUM_THREADS or all cores)");
-    o.optional("deflate", deflate, "gzip level 1-9 for new cache files (0: uncompressed)");
+    o.optional("threads", threads, "encoding threads (0: LORAFT_NUM_THREADS or all cores)", 0, 1024);
+    o.optional("deflate", deflate, "gzip level 1-9 for new cache files (0: uncompressed)", 0, 9);
   }
 };
 
 int run(Flags& f) {
   if (f.data.empty())
     throw loraft::ConfigError("no data set given", "command line", "--data imdb:<root>:<split>, ag_news:<file.csv>, ...");
-  if (f.max_length <= 0)
-    throw loraft::ConfigError("--max-length must be positive, got " + std::to_string(f.max_length),
-                              "command line", "e.g. --max-length 128");
-  if (f.deflate < 0 || f.deflate > 9)
-    throw loraft::ConfigError("--deflate must be 0-9", "command line", "0 (none) to 9");
 
   loraft::text::BertTokenizerOptions to;
   to.do_lower_case = !f.cased;

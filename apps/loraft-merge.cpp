@@ -6,6 +6,7 @@
 #include "common/app.h"
 #include "loraft/adapter/lora.h"
 #include "loraft/adapter/peft_io.h"
+#include "loraft/io/file.h"
 #include "loraft/model/pretrained.h"
 
 namespace {
@@ -21,16 +22,38 @@ struct Flags {
   }
 };
 
+// The output must not be (or resolve to) an input: merging into the base folder would
+// overwrite the weights that every later merge starts from.
+void refuse_input_as_output(const fs::path& output, const fs::path& input, const char* flag) {
+  if (fs::weakly_canonical(output) == fs::weakly_canonical(input))
+    throw loraft::ConfigError(std::string("--output is the ") + flag + " folder", output.string(),
+                              "a new folder for the merged checkpoint");
+}
+
 int merge(Flags& f) {
+  const fs::path output = f.output;
+  refuse_input_as_output(output, f.model, "--model");
+  refuse_input_as_output(output, f.adapter, "--adapter");
+  if (fs::exists(output) && !fs::is_directory(output))
+    throw loraft::ConfigError("--output is a file", output.string(), "a folder (created if missing)");
   auto model = loraft::model::load_sequence_classification(f.model);
   const auto config = loraft::adapter::load_adapter(f.adapter, *model);
   const auto layers = loraft::adapter::lora_layers(*model).size();
   loraft::adapter::merge_and_unload(*model);
-  loraft::model::save_pretrained(f.output, model);
-  // A checkpoint folder is only usable with its tokenizer: carry the vocabulary along.
-  const fs::path vocab = fs::path(f.model) / "vocab.txt";
-  if (fs::exists(vocab))
-    fs::copy_file(vocab, fs::path(f.output) / "vocab.txt", fs::copy_options::overwrite_existing);
+  // Written beside the output, then put in its place in one step: a failure half-way leaves
+  // the output as it was.
+  const fs::path staging = loraft::io::temporary_path_for(output);
+  try {
+    loraft::model::save_pretrained(staging, model);
+    // A checkpoint folder is only usable with its tokenizer: carry the vocabulary along.
+    const fs::path vocab = fs::path(f.model) / "vocab.txt";
+    if (fs::exists(vocab)) fs::copy_file(vocab, staging / "vocab.txt");
+    loraft::io::commit_folder(staging, output);
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(staging, ignored);
+    throw;
+  }
   std::cerr << "merged " << layers << " LoRA layers (r=" << config.r << ", scaling "
             << config.scaling() << ") into " << f.output << "\n";
   return 0;

@@ -33,7 +33,7 @@ struct Flags {
   std::string adapter;
   std::string input;
   std::string output;
-  int max_length = 128;
+  int max_length = 0;
   int batch_size = 32;
   int threads = 0;
   bool hidden_states = false;
@@ -46,9 +46,11 @@ struct Flags {
                "{\"text\": ...} per line");
     o.required("output", output,
                "outputs: .safetensors (logits or mlm_logits, float32) or .jsonl (one object per input row)");
-    o.optional("max-length", max_length, "tokens per text, [CLS] and [SEP] included (text input)");
-    o.optional("batch-size", batch_size, "rows per forward pass");
-    o.optional("threads", threads, "LibTorch threads (0: LORAFT_NUM_THREADS or every core)");
+    o.optional("max-length", max_length,
+               "tokens per text, [CLS] and [SEP] included (text input; 0: the model's max_position_embeddings)",
+               0, 1 << 20);
+    o.optional("batch-size", batch_size, "rows per forward pass", 1, 1 << 20);
+    o.optional("threads", threads, "LibTorch threads (0: LORAFT_NUM_THREADS or every core)", 0, 1024);
     o.flag("hidden-states", hidden_states,
            "also write last_hidden_state and hidden_states.<i> (.safetensors output only)");
   }
@@ -168,7 +170,6 @@ void write_jsonl_outputs(const fs::path& path, const Outputs& out, const Inputs&
 
 int predict(Flags& f) {
   if (f.batch_size <= 0) throw ConfigError("--batch-size must be positive", "--batch-size", "a positive integer");
-  if (f.max_length <= 0) throw ConfigError("--max-length must be positive", "--max-length", "a positive integer");
   const bool text_in = has_extension(f.input, ".jsonl");
   if (!text_in && !has_extension(f.input, ".safetensors"))
     throw ConfigError("unknown input type", f.input, "a .safetensors or .jsonl file");
@@ -185,7 +186,8 @@ int predict(Flags& f) {
   const auto architectures = io::read_json(model_dir / model::kConfigFile).value("architectures", io::Json::array());
   if (architectures.is_array())
     for (const auto& a : architectures) mlm |= a == "DistilBertForMaskedLM";
-  Inputs in = text_in ? read_text_inputs(f.input, model_dir, f.max_length) : read_safetensors_inputs(f.input);
+  const int max_length = f.max_length > 0 ? f.max_length : static_cast<int>(config.max_position_embeddings);
+  Inputs in = text_in ? read_text_inputs(f.input, model_dir, max_length) : read_safetensors_inputs(f.input);
 
   Outputs out;
   out.name = mlm ? "mlm_logits" : "logits";

@@ -23,9 +23,9 @@ struct Flags {
   int batch = 4096;
   void declare(loraft::app::Options& o) {
     o.required("vocab", vocab, "path of the WordPiece vocab.txt (one token per line)");
-    o.optional("max-length", max_length, "tokens per row, [CLS] and [SEP] included");
-    o.optional("threads", threads, "encoding threads (0: LORAFT_NUM_THREADS or all cores)");
-    o.optional("batch", batch, "lines encoded together (memory vs. parallelism)");
+    o.optional("max-length", max_length, "tokens per row, [CLS] and [SEP] included", 1, 1 << 20);
+    o.optional("threads", threads, "encoding threads (0: LORAFT_NUM_THREADS or all cores)", 0, 1024);
+    o.optional("batch", batch, "lines encoded together (memory vs. parallelism)", 1, 1 << 24);
   }
 };
 
@@ -43,11 +43,6 @@ void append_ints(std::string& out, const char* key, const std::vector<std::int32
 }
 
 int tokenize_stdin(const Flags& f) {
-  if (f.max_length <= 0)
-    throw loraft::ConfigError("--max-length must be positive, got " + std::to_string(f.max_length),
-                              "command line", "e.g. --max-length 128");
-  if (f.batch <= 0)
-    throw loraft::ConfigError("--batch must be positive", "command line", "e.g. --batch 4096");
   const auto tok = loraft::text::BertTokenizer::from_file(f.vocab);
   std::ios::sync_with_stdio(false);
 

@@ -28,9 +28,12 @@ struct Flags {
     o.required("eval", e.eval_data, "evaluation data, same forms as --train");
     o.optional("vocab", vocab, "vocab.txt (default: the model folder's vocab.txt)");
     o.optional("config", config_file, "JSON file of training settings; flags given here override it");
-    o.optional("num-labels", e.num_labels, "classes (default: from the training data's label names)");
-    o.optional("train-limit", e.train_limit, "use a seeded random subset of this many training rows (0: all)");
-    o.optional("eval-limit", e.eval_limit, "use a seeded random subset of this many evaluation rows (0: all)");
+    o.optional("num-labels", e.num_labels, "classes (default: from the training data's label names)",
+               std::int64_t{0}, std::int64_t{100000});
+    o.optional("train-limit", e.train_limit, "use a seeded random subset of this many training rows (0: all)",
+               std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
+    o.optional("eval-limit", e.eval_limit, "use a seeded random subset of this many evaluation rows (0: all)",
+               std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
     o.optional("text-column", e.text_column, "csv/tsv/jsonl: column holding the text");
     o.optional("label-column", e.label_column, "csv/tsv/jsonl: column holding the label");
     settings.emplace(o);

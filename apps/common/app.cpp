@@ -1,5 +1,7 @@
 #include "common/app.h"
 
+#include <filesystem>
+
 #include "loraft/core/error.h"
 #include "loraft/core/strings.h"
 
@@ -39,6 +41,10 @@ int guard(const std::string& program, const std::function<int()>& body) {
   try {
     return body();
   } catch (const Error& e) {
+    std::cerr << program << ": error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // The file system refused (a folder that is a file, read-only, full): the user's to fix.
     std::cerr << program << ": error: " << e.what() << "\n";
     return 2;
   } catch (const std::exception& e) {

@@ -21,6 +21,7 @@
 #include <deque>
 #include <functional>
 #include <iostream>
+#include <limits>
 #include <stdexcept>
 #include <type_traits>
 #include <string>
@@ -39,6 +40,20 @@ class Options {
   template <typename T>
   void optional(const char* name, T& target, const char* help) {
     desc_.add_options()(name, boost::program_options::value<T>(&target)->default_value(target),
+                        help);
+  }
+  /// A number flag with a default and the values `min` to `max`: anything else is a
+  /// ConfigError naming the flag, before the program starts work.
+  template <typename T>
+  void optional(const char* name, T& target, const char* help, T min, T max) {
+    static_assert(std::is_arithmetic_v<T>);
+    desc_.add_options()(name,
+                        boost::program_options::value<T>(&target)->default_value(target)->notifier(
+                            [name, min, max](const T& v) {
+                              if (v < min || v > max)
+                                throw ConfigError("--" + std::string(name) + " " + std::to_string(v) + " out of range",
+                                                  "command line", std::to_string(min) + " to " + std::to_string(max));
+                            }),
                         help);
   }
   /// A flag the user must give.

@@ -24,9 +24,11 @@ struct RunFlags {
   void declare(Options& o) {
     o.optional("runs-dir", runs_dir, "folder of run records");
     o.optional("cache-dir", cache_dir, "token cache folder (default .cache/loraft/tokens or $LORAFT_CACHE_DIR/tokens)");
-    o.optional("checkpoint-every", checkpoint_every, "optimizer steps between checkpoints (0: epoch ends)");
-    o.optional("keep-checkpoints", keep_checkpoints, "newest checkpoints kept");
-    o.optional("threads", threads, "CPU threads (0: all cores, or $LORAFT_NUM_THREADS)");
+    o.optional("checkpoint-every", checkpoint_every, "optimizer steps between checkpoints (0: epoch ends)",
+               std::int64_t{0}, std::numeric_limits<std::int64_t>::max());
+    o.optional("keep-checkpoints", keep_checkpoints, "newest checkpoints kept", std::int64_t{1},
+               std::numeric_limits<std::int64_t>::max());
+    o.optional("threads", threads, "CPU threads (0: all cores, or $LORAFT_NUM_THREADS)", 0, 1024);
     o.flag("no-resume", no_resume, "start over even if the run folder has a checkpoint");
   }
 

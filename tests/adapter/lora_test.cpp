@@ -105,11 +105,20 @@ TEST(PeftAdapter, BadAdapterFilesGiveOneClearError) {
   c.r = 2;  // the config now disagrees with the saved matrices
   save_adapter(dir.path(), *m, load_adapter(testing::fixture("lora/adapter"), *tiny_model()));
   io::write_file_atomic(dir / "adapter_config.json", to_peft_json(c).dump());
-  try {
-    load_adapter(dir.path(), *tiny_model());
-    FAIL();
-  } catch (const FormatError& e) {
-    EXPECT_NE(std::string(e.what()).find("wrong shape"), std::string::npos) << e.what();
+  for (const std::int64_t r : {std::int64_t{2}, std::int64_t{1000000000000}}) {
+    // Checked against the file before anything is allocated: r = 1e12 must not reach the allocator.
+    c.r = r;
+    io::write_file_atomic(dir / "adapter_config.json", to_peft_json(c).dump());
+    try {
+      load_adapter(dir.path(), *tiny_model());
+      FAIL();
+    } catch (const FormatError& e) {
+      EXPECT_NE(std::string(e.what()).find("adapter_config.json has r = " + std::to_string(r) + ", but "),
+                std::string::npos) << e.what();
+      const auto saved = io::read_json(testing::fixture("lora/adapter/adapter_config.json")).at("r").get<std::int64_t>();
+      EXPECT_NE(std::string(e.what()).find("lora_A.weight has rank " + std::to_string(saved)), std::string::npos)
+          << e.what();
+    }
   }
   Json dora = to_peft_json(c);
   dora["use_dora"] = true;

@@ -1,6 +1,9 @@
 // loraft-merge against PEFT's merge_and_unload() + save_pretrained() (fixture lora/merged).
 #include <gtest/gtest.h>
 
+#include <set>
+
+#include "loraft/core/hash.h"
 #include "loraft/io/safetensors.h"
 #include "support/test_support.h"
 
@@ -24,6 +27,44 @@ TEST(LoraftMerge, EqualsPeftsMergedCheckpoint) {
   }
   EXPECT_TRUE(std::filesystem::exists(dir / "merged" / "config.json"));
   EXPECT_TRUE(std::filesystem::exists(dir / "merged" / "vocab.txt"));
+}
+
+testing::ProcessResult merge(const std::filesystem::path& model, const std::filesystem::path& output) {
+  return testing::run_process({testing::program("loraft-merge").string(), "--model", model.string(), "--adapter",
+                               testing::fixture("lora/adapter").string(), "--output", output.string()});
+}
+
+// Merging into the base folder would overwrite the weights every later merge starts from.
+TEST(LoraftMerge, OutputThatIsAnInputIsRefusedAndTheBaseStaysIntact) {
+  testing::ScratchDir dir;
+  std::filesystem::copy(testing::fixture("distilbert-tiny"), dir / "base");
+  const std::string before = sha256_file(dir / "base" / "model.safetensors");
+  for (const auto& output : {dir / "base", dir / "base" / ".." / "base"}) {
+    auto r = merge(dir / "base", output);
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("--output is the --model folder"), std::string::npos) << r.err;
+  }
+  std::filesystem::create_directory_symlink(dir / "base", dir / "link");
+  EXPECT_EQ(merge(dir / "base", dir / "link").exit_code, 2) << "an output that resolves to the model";
+  EXPECT_EQ(sha256_file(dir / "base" / "model.safetensors"), before);
+  testing::write_text(dir / "file", "x");
+  auto r = merge(dir / "base", dir / "file");
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--output is a file"), std::string::npos) << r.err;
+}
+
+// A second merge replaces the output folder as a whole and leaves no staging folder behind.
+TEST(LoraftMerge, OutputFolderIsReplacedWhole) {
+  testing::ScratchDir dir;
+  ASSERT_EQ(merge(testing::fixture("distilbert-tiny"), dir / "out").exit_code, 0);
+  testing::write_text(dir / "out" / "stale.txt", "from before");
+  auto r = merge(testing::fixture("distilbert-tiny"), dir / "out");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::set<std::string> files, entries;
+  for (const auto& e : std::filesystem::directory_iterator(dir / "out")) files.insert(e.path().filename());
+  EXPECT_EQ(files, (std::set<std::string>{"config.json", "model.safetensors", "vocab.txt"}));
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) entries.insert(e.path().filename());
+  EXPECT_EQ(entries, (std::set<std::string>{"out"}));
 }
 
 TEST(LoraftMerge, MissingAdapterIsOneLineAndStatusTwo) {

@@ -93,6 +93,28 @@ TEST(Predict, TextLinesAreTokenisedWithTheModelsVocab) {
   EXPECT_LE(relative_error(got, want), kRelTol);
 }
 
+// Without --max-length, texts are cut at the model's own limit (the tiny model takes 64
+// positions, fewer than a fixed default of 128 would ask for).
+TEST(Predict, TextDefaultsToTheModelsLength) {
+  REQUIRE_PROGRAM();
+  testing::ScratchDir dir;
+  const auto positions = io::read_json(testing::fixture("distilbert-tiny/config.json")).at("max_position_embeddings");
+  std::vector<std::string> args{"--model", testing::fixture("distilbert-tiny").string(), "--input",
+                                testing::fixture("distilbert-tiny/inputs.jsonl").string()};
+  auto with = [&](std::vector<std::string> more) {
+    more.insert(more.begin(), args.begin(), args.end());
+    return more;
+  };
+  auto r = predict(with({"--output", (dir / "default.safetensors").string()}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = predict(with({"--output", (dir / "explicit.safetensors").string(), "--max-length", positions.dump()}));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(torch::equal(io::load_safetensors(dir / "default.safetensors").at("logits"),
+                           io::load_safetensors(dir / "explicit.safetensors").at("logits")));
+  r = predict(with({"--output", (dir / "long.safetensors").string(), "--max-length", "128"}));
+  EXPECT_EQ(r.exit_code, 2) << "longer than the model takes";
+}
+
 TEST(Predict, AdapterReproducesPeftsLogits) {
   REQUIRE_PROGRAM();
   testing::ScratchDir dir;

@@ -112,6 +112,13 @@ TEST(LoraftTrain, BadInputIsOneLineAndStatusTwo) {
     EXPECT_NE(cuda.err.find("no CUDA device"), std::string::npos) << cuda.err;
     EXPECT_EQ(cuda.err.find("frame #"), std::string::npos) << cuda.err;
   }
+  // Counts that cannot be negative are refused before any work, naming the flag.
+  for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
+           {"--threads", "-1"}, {"--checkpoint-every", "-1"}, {"--num-labels", "-1"}, {"--keep-checkpoints", "0"}}) {
+    auto bad = train(dir, "lora", {flag, value});
+    EXPECT_EQ(bad.exit_code, 2) << flag;
+    EXPECT_NE(bad.err.find(flag + " " + value + " out of range"), std::string::npos) << bad.err;
+  }
   auto help = testing::run_process({testing::program("loraft-train").string(), "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--loraplus-ratio"), std::string::npos);

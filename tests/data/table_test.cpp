@@ -172,6 +172,17 @@ TEST(Table, JsonLines) {
   write_text(dir / "u.jsonl", "{\"text\": \"x\"}\n");
   const Dataset ud = loraft::data::read_table(dir / "u.jsonl", u);
   EXPECT_EQ(ud.labels, (std::vector<std::int64_t>{-1}));
+
+  // Classes inferred from the ids: a stray huge id is an error, not a billion classes.
+  TableOptions inferred;
+  write_text(dir / "big.jsonl", "{\"text\": \"a\", \"label\": 1}\n{\"text\": \"b\", \"label\": 1000000000}\n");
+  const std::string big = error_of([&] { loraft::data::read_table(dir / "big.jsonl", inferred); });
+  EXPECT_NE(big.find("big.jsonl:2: label 1000000000 out of range"), std::string::npos) << big;
+  EXPECT_NE(big.find("from 0 to 99999"), std::string::npos) << big;
+  write_text(dir / "wide.jsonl", "{\"text\": \"a\", \"label\": 99999}\n");
+  EXPECT_EQ(loraft::data::read_table(dir / "wide.jsonl", inferred).label_names.size(), 100000u);
+  inferred.num_labels = 1000000001;
+  EXPECT_THROW(loraft::data::read_table(dir / "wide.jsonl", inferred), ConfigError);
 }
 
 TEST(Table, FormatAndOptionErrors) {

@@ -2,6 +2,8 @@
 // the MLM-as-classifier loading report, errors, dtype conversion, parameter counts.
 #include <gtest/gtest.h>
 
+#include <tuple>
+
 #include <torch/torch.h>
 
 #include "loraft/core/error.h"
@@ -224,6 +226,31 @@ TEST(Checkpoint, MissingUnexpectedAndMisshapedTensorsAreOneError) {
   relabel.num_labels = 2;
   EXPECT_NE(error_of([&] { load_sequence_classification(testing::fixture("distilbert-tiny"), relabel); }).find("classifier.weight"),
             std::string::npos);
+}
+
+// config.json is checked against the weights' header before the model is allocated: sizes
+// that would hang or exhaust the allocator are one FormatError naming the tensor.
+TEST(Checkpoint, ConfigThatDoesNotFitTheWeightsIsRefusedBeforeAllocating) {
+  testing::ScratchDir dir;
+  const fs::path folder = copy_checkpoint(dir, "distilbert-tiny");
+  const io::Json original = io::read_json(folder / "config.json");
+  for (const auto& [key, value, expected] : std::vector<std::tuple<std::string, double, std::string>>{
+           {"n_layers", 1e9, "it describes about"},
+           {"vocab_size", 1e12, "distilbert.embeddings.word_embeddings.weight has shape"},
+           {"dim", 1099511627776.0, "has shape"},
+           {"hidden_dim", 4096, "ffn.lin1.weight has shape"}}) {
+    io::Json changed = original;
+    changed[key] = static_cast<std::int64_t>(value);
+    io::write_file_atomic(folder / "config.json", changed.dump());
+    const std::string what = error_of([&] { load_sequence_classification(folder); });
+    EXPECT_NE(what.find("config.json does not fit the weights: "), std::string::npos) << key << ": " << what;
+    EXPECT_NE(what.find(expected), std::string::npos) << key << ": " << what;
+  }
+  // A different number of blocks stays allowed, as in transformers: the extra one is reported.
+  io::Json fewer = original;
+  fewer["n_layers"] = original["n_layers"].get<std::int64_t>() - 1;
+  io::write_file_atomic(folder / "config.json", fewer.dump());
+  EXPECT_NE(error_of([&] { load_sequence_classification(folder); }).find("unexpected tensors"), std::string::npos);
 }
 
 TEST(Checkpoint, HalfPrecisionCheckpointsLoadAsFloat32) {

@@ -183,6 +183,41 @@ TEST(Trainer, NonFiniteLossStopsAndKeepsTheLastGoodCheckpoint) {
   }
 }
 
+// A diverged model can train on finite losses and still evaluate to inf: the loop fails the
+// run there, naming the metric, before the eval record or a checkpoint of that epoch exists.
+TEST(Loop, NonFiniteEvaluationFailsTheRunBeforeItsRecords) {
+  struct Diverged : TrainingTask {
+    std::int64_t batches_per_epoch() const override { return 2; }
+    StepOutcome step(std::int64_t, std::int64_t, std::int64_t count) override {
+      StepOutcome o;
+      o.examples = count;
+      o.loss = 0.5;
+      return o;
+    }
+    Json evaluate(std::int64_t) override {
+      return Json{{"eval_loss", std::numeric_limits<double>::infinity()}, {"eval_accuracy", 0.5}};
+    }
+  } task;
+  testing::ScratchDir dir;
+  RunDirectory run(dir.path(), Json{{"loop", "diverged"}});
+  torch::nn::Linear model(2, 2);
+  optim::AdamW optimizer({optim::ParamGroup{"all", {{"weight", model->weight}}, 1e-3, 1e-3, 0.0}});
+  optim::LinearSchedule schedule(2);
+  LoopPlan plan;
+  plan.max_steps = 2;
+  try {
+    run_loop(task, run, *model, optimizer, schedule, plan, options_in(dir));
+    FAIL() << "expected a NonFiniteError";
+  } catch (const NonFiniteError& e) {
+    EXPECT_NE(std::string(e.what()).find("the evaluation's eval_loss is inf"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("epoch 1, step 2"), std::string::npos) << e.what();
+  }
+  for (const auto& m : run.metrics()) EXPECT_NE(m.value("type", ""), "eval") << m.dump();
+  EXPECT_FALSE(std::filesystem::exists(run.checkpoint_dir()) &&
+               !std::filesystem::is_empty(run.checkpoint_dir()))
+      << "no checkpoint of the failed epoch";
+}
+
 TEST(Evaluate, AccuracyAndMacroF1ByHand) {
   auto m = tiny();
   m->eval();

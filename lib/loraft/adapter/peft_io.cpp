@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "loraft/core/error.h"
+#include "loraft/core/strings.h"
 #include "loraft/io/file.h"
 #include "loraft/io/safetensors.h"
 
@@ -76,6 +77,16 @@ LoraConfig load_adapter(const fs::path& dir, torch::nn::Module& model) {
   LoraConfig config = read_adapter_config(dir);
   const fs::path weights = dir / "adapter_model.safetensors";
   io::SafetensorsFile file(weights);  // opened first: a bad file leaves the model untouched
+  // r against the file before any LoRA matrix is allocated: a damaged or hostile r (1e12)
+  // must not reach the allocator. PEFT stores A as [r, in] and B as [out, r].
+  for (const auto& info : file.tensors()) {
+    const bool a = ends_with(info.name, ".lora_A.weight"), b = ends_with(info.name, ".lora_B.weight");
+    if ((a || b) && (info.shape.size() != 2 || info.shape[a ? 0 : 1] != config.r))
+      throw FormatError("adapter_config.json has r = " + std::to_string(config.r) + ", but " + info.name +
+                            " has " + (info.shape.size() == 2 ? "rank " + std::to_string(info.shape[a ? 0 : 1])
+                                                               : std::to_string(info.shape.size()) + " dimensions"),
+                        weights.string(), "LoRA matrices of rank r");
+  }
   apply_lora(model, config, /*seed=*/0);
   std::map<std::string, torch::Tensor> expected;
   for (auto& [name, t] : saved_parameters(model, config)) expected[peft_saved_key(name)] = t;

@@ -30,18 +30,25 @@ std::string joined(const std::vector<std::string>& v, const std::string& sep = "
   return out;
 }
 
+// Without a number of classes or names, the classes are the ids seen, 0 to the largest; a
+// bound keeps one stray value (1000000000) from becoming a billion classes. Stated numbers
+// of classes have the same bound.
+constexpr std::int64_t kMaxLabels = 100000;
+
 // Maps label values to ids as TableOptions describes, and remembers the largest id.
 class LabelMapper {
  public:
   explicit LabelMapper(const TableOptions& o) : o_(o) {
-    if (o.num_labels < 0) throw ConfigError("num_labels is negative", "table options", "0 or more");
+    if (o.num_labels < 0 || o.num_labels > kMaxLabels)
+      throw ConfigError("num_labels " + std::to_string(o.num_labels) + " out of range", "table options",
+                        "0 (from the labels) to " + std::to_string(kMaxLabels));
     if (!o.label_names.empty() && o.num_labels > 0 &&
         o.num_labels != static_cast<std::int64_t>(o.label_names.size()))
       throw ConfigError("num_labels " + std::to_string(o.num_labels) + " disagrees with " +
                             std::to_string(o.label_names.size()) + " label names",
                         "table options", "num_labels equal to the number of names, or 0");
     limit_ = o.num_labels > 0 ? o.num_labels
-                              : (o.label_names.empty() ? std::numeric_limits<std::int64_t>::max()
+                              : (o.label_names.empty() ? kMaxLabels
                                                        : static_cast<std::int64_t>(o.label_names.size()));
   }
 
@@ -80,12 +87,9 @@ class LabelMapper {
     return id;
   }
   std::string expected() const {
-    std::string range = "an integer";
-    if (limit_ != std::numeric_limits<std::int64_t>::max())
-      range += " from " + std::to_string(o_.label_offset) + " to " +
-               std::to_string(o_.label_offset + limit_ - 1);
-    else
-      range += " of at least " + std::to_string(o_.label_offset);
+    std::string range = "an integer from " + std::to_string(o_.label_offset) + " to " +
+                        std::to_string(o_.label_offset + limit_ - 1);
+    if (o_.num_labels == 0 && o_.label_names.empty()) range += " (more classes: give their number)";
     return range;
   }
 

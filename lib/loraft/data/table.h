@@ -46,7 +46,8 @@ struct TableOptions {
   /// Subtracted from integer labels (1 for files that number classes from 1).
   std::int64_t label_offset = 0;
   /// Number of classes when known without names (labels must then be below it); 0 means
-  /// label_names.size() when names are given, else the largest label + 1.
+  /// label_names.size() when names are given, else the largest label + 1. At most 100,000
+  /// (ConfigError): a label of 1000000000 is taken for a damaged file, not that many classes.
   std::int64_t num_labels = 0;
   /// Dataset::name; empty means the file's stem.
   std::string name;

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <system_error>
@@ -53,6 +54,30 @@ void commit_file(const fs::path& from, const fs::path& to) {
   fsync_path(from);
   if (std::rename(from.c_str(), to.c_str()) != 0)
     throw IoError(std::string("cannot rename into place: ") + std::strerror(errno), to.string());
+  if (to.has_parent_path()) fsync_path(to.parent_path());
+}
+
+void commit_folder(const fs::path& from, const fs::path& to) {
+  std::error_code ec;
+  const auto status = fs::symlink_status(to, ec);
+  if (fs::exists(status) && !fs::is_directory(status))
+    throw IoError("is a file, not a folder", to.string(), "a folder path (created if missing)");
+  if (fs::exists(status)) {
+    if (::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_EXCHANGE) == 0) {
+      fs::remove_all(from);  // now the old contents
+    } else if (errno == EINVAL || errno == ENOSYS) {
+      // A file system without exchange: the old folder steps aside first (a moment without
+      // `to`, never a mixed folder).
+      const fs::path old = temporary_path_for(to);
+      if (std::rename(to.c_str(), old.c_str()) != 0 || std::rename(from.c_str(), to.c_str()) != 0)
+        throw IoError(std::string("cannot rename into place: ") + std::strerror(errno), to.string());
+      fs::remove_all(old);
+    } else {
+      throw IoError(std::string("cannot exchange folders: ") + std::strerror(errno), to.string());
+    }
+  } else if (std::rename(from.c_str(), to.c_str()) != 0) {
+    throw IoError(std::string("cannot rename into place: ") + std::strerror(errno), to.string());
+  }
   if (to.has_parent_path()) fsync_path(to.parent_path());
 }
 

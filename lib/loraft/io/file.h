@@ -19,6 +19,12 @@ std::filesystem::path temporary_path_for(const std::filesystem::path& target);
 /// Readers see either the old or the new file, never a partial one.
 void commit_file(const std::filesystem::path& from, const std::filesystem::path& to);
 
+/// Puts the folder `from` (complete, on the same file system) in the place of `to`: if `to`
+/// exists, the two are exchanged in one step (Linux renameat2 RENAME_EXCHANGE) and the old
+/// contents removed; otherwise `from` is renamed. Readers of `to` see the old folder or the new
+/// one, never a mix. IoError if `to` is a file or the rename fails.
+void commit_folder(const std::filesystem::path& from, const std::filesystem::path& to);
+
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename); creates the
 /// parent folder if needed.
 void write_file_atomic(const std::filesystem::path& path, std::string_view bytes);

@@ -47,6 +47,41 @@ std::string fix_key(const std::string& key) {
   return key;
 }
 
+// config.json against the weights file's header, before the model is allocated: a damaged
+// or hostile config (n_layers 1e9, vocab_size 1e12) is refused here instead of hanging in or
+// failing inside the allocator. Embedding and block tensors must have the sizes the config
+// implies (transformers refuses a size mismatch as well), and the model the config describes
+// may not be much larger than the file: a different number of blocks stays allowed, as in
+// transformers (missing ones are initialised, extra ones reported as unexpected).
+void check_config_against_weights(const DistilBertConfig& c, const io::SafetensorsFile& file) {
+  auto refuse = [&](const std::string& problem, const std::string& expected) {
+    throw FormatError("config.json does not fit the weights: " + problem, file.path().string(), expected);
+  };
+  double file_elements = 0;
+  for (const auto& t : file.tensors()) {
+    file_elements += static_cast<double>(t.numel());
+    std::string name = fix_key(t.name);
+    if (starts_with(name, kBasePrefix)) name = name.substr(std::string(kBasePrefix).size());
+    auto expect = [&](const std::vector<std::int64_t>& shape, const char* what) {
+      if (t.shape != shape) refuse(t.name + " has shape " + shape_string(t.shape), what);
+    };
+    if (name == "embeddings.word_embeddings.weight") expect({c.vocab_size, c.dim}, "[vocab_size, dim]");
+    if (name == "embeddings.position_embeddings.weight")
+      expect({c.max_position_embeddings, c.dim}, "[max_position_embeddings, dim]");
+    if (starts_with(name, "transformer.layer.") && ends_with(name, ".ffn.lin1.weight"))
+      expect({c.hidden_dim, c.dim}, "[hidden_dim, dim]");
+    if (starts_with(name, "transformer.layer.") && ends_with(name, ".attention.q_lin.weight"))
+      expect({c.dim, c.dim}, "[dim, dim]");
+  }
+  const double d = static_cast<double>(c.dim);
+  const double config_elements = static_cast<double>(c.vocab_size + c.max_position_embeddings) * d +
+                                 static_cast<double>(c.n_layers) * (4 * d * d + 2 * d * c.hidden_dim);
+  if (config_elements > 2 * file_elements + 1e7)
+    refuse("it describes about " + std::to_string(static_cast<long long>(config_elements)) +
+               " parameters, the file holds " + std::to_string(static_cast<long long>(file_elements)),
+           "the config.json saved with these weights");
+}
+
 bool is_floating(io::Dtype d) {
   return d == io::Dtype::F16 || d == io::Dtype::BF16 || d == io::Dtype::F32 || d == io::Dtype::F64;
 }
@@ -187,6 +222,7 @@ Model load_head(const fs::path& folder, const LoadOptions& options, LoadReport* 
     throw IoError("no model.safetensors in the checkpoint folder" + hint, folder.string(),
                   "a Hugging Face model folder (config.json + model.safetensors)");
   }
+  check_config_against_weights(config, io::SafetensorsFile(weights));
   Model model(config, options.seed);
   LoadReport r = load_weights(*model, weights, head, options.allow_missing_head);
   if (!r.missing_keys.empty() || !r.unexpected_keys.empty())

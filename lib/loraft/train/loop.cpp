@@ -1,6 +1,7 @@
 #include "loraft/train/loop.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "loraft/core/progress.h"
 #include "loraft/core/threads.h"
@@ -82,6 +83,12 @@ TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Modu
     const auto t0 = Clock::now();
     Json record{{"type", "eval"}, {"step", at.global_step}, {"epoch", at.epoch + double(b) / double(per_epoch)}};
     record.update(task.evaluate(at.epoch));
+    // A diverged model can train on finite losses and still evaluate to inf or NaN: such a
+    // run fails here, before its record or checkpoint, instead of finishing with nulls.
+    for (const auto& [key, value] : record.items())
+      if (value.is_number_float() && !std::isfinite(value.get<double>()))
+        throw non_finite_in_run(NonFiniteError("the evaluation's " + key + " is " + std::to_string(value.get<double>())),
+                                dir.checkpoint_dir(), at.epoch + 1, at.global_step);
     at.eval_time += seconds_since(t0);
     dir.append_metrics(record);
     TrainingProgress next = at;
