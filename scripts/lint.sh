@@ -3,11 +3,12 @@
 #
 #   scripts/lint.sh
 #
-# The shell scripts are scripts/*.sh and tests/scripts/*.sh. ShellCheck must be installed:
-# without it the lint fails, so that a machine without it cannot pass the check by skipping it
-# (scripts/install-deps.sh lists it). The Dockerfile linter is the npm package
-# dockerfile-utils; it is found as $DOCKERFILE_UTILS or dockerfile-utils on PATH (e.g.
-# npm install -g dockerfile-utils), and when neither is there this says so and checks the rest.
+# The shell scripts are scripts/*.sh, scripts/lib/*.sh (sourced) and tests/scripts/*.sh.
+# ShellCheck must be installed: without it the lint fails, so that a machine without it cannot
+# pass the check by skipping it (scripts/install-deps.sh lists it). The Dockerfile linter is the
+# npm package dockerfile-utils; it is found as $DOCKERFILE_UTILS or dockerfile-utils on PATH
+# (e.g. npm install -g dockerfile-utils), and when neither is there this says so and checks the
+# rest.
 # Any finding, warning or error, fails. Exit status: 0 clean, 1 findings or shellcheck missing,
 # 2 bad usage.
 set -euo pipefail
@@ -26,8 +27,8 @@ if ! command -v shellcheck >/dev/null; then
   exit 1
 fi
 shopt -s nullglob
-scripts=(scripts/*.sh tests/scripts/*.sh)
-if shellcheck "${scripts[@]}"; then
+scripts=(scripts/*.sh scripts/lib/*.sh tests/scripts/*.sh)
+if shellcheck -x "${scripts[@]}"; then
   echo "lint: shellcheck: ${#scripts[@]} scripts clean"
 else
   echo "lint: shellcheck found problems (above)" >&2

@@ -24,52 +24,11 @@ me=test-platform
 usage="usage: scripts/test-platform.sh debian13|debian-testing [--root DIR] [--build-only]"
 die() { echo "$me: $*" >&2; exit 2; }
 say() { echo "$me: $*" >&2; }
-
-# Mount points at or under $1, in the order of /proc/mounts (this process's namespace).
-mounts_under() {
-  local mnt
-  while read -r _ mnt _; do
-    mnt=$(printf '%b' "${mnt//\\/\\0}")  # /proc/mounts writes a space as \040
-    if [[ "$mnt" == "$1" || "$mnt" == "$1"/* ]]; then
-      printf '%s\n' "$mnt"
-    fi
-  done </proc/mounts
-}
-
-# Unmounts everything at or under $1, the latest mount first.
-# shellcheck disable=SC2317,SC2329  # called by EXIT traps
-unmount_under() {
-  local m
-  while read -r m; do
-    if [[ -z "$m" ]] || ! mountpoint -q "$m"; then continue; fi
-    umount "$m" 2>/dev/null || umount -l "$m" || say "could not unmount $m"
-  done < <(mounts_under "$1" | tac)
-}
+# shellcheck source=scripts/lib/chroot.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib/chroot.sh"
 
 # ---------------------------------------------------------------------------------------------
 # Inner part: runs in a private mount namespace (unshare), so that no mount outlives it.
-
-mounted=()
-# shellcheck disable=SC2317,SC2329  # called by the EXIT trap
-inner_cleanup() {
-  local i
-  for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do
-    if mountpoint -q "${mounted[i]}"; then
-      umount "${mounted[i]}" 2>/dev/null || umount -l "${mounted[i]}" ||
-        say "could not unmount ${mounted[i]}"
-    fi
-  done
-  unmount_under "$root"  # anything a program inside mounted by itself and left
-}
-
-do_mount() {  # do_mount <target> <mount arguments...>
-  local target=$1
-  shift
-  [[ -e "$target" ]] || mkdir -p "$target"
-  if mountpoint -q "$target"; then die "$target is already mounted: umount it, then rerun"; fi
-  mount "$@" "$target"
-  mounted+=("$target")
-}
 
 in_chroot() { chroot "$root" /usr/bin/env -i "${env_inside[@]}" "$@"; }
 
@@ -101,17 +60,12 @@ inner() {
   local inside=/src/build/platforms/$name
   local logs=$pdir/logs
   mkdir -p "$logs" "$pdir/ccache"
-  trap inner_cleanup EXIT
+  trap release_mounts EXIT
   trap 'say "$name: interrupted"; exit 130' INT
   trap 'say "$name: terminated"; exit 143' TERM
 
-  env_inside=(PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
-              LANG=C.UTF-8 TERM="${TERM:-dumb}" DEBIAN_FRONTEND=noninteractive
-              CCACHE_DIR="$inside/ccache" "CCACHE_SLOPPINESS=pch_defines,time_macros")
-  local v
-  for v in http_proxy https_proxy no_proxy HTTP_PROXY HTTPS_PROXY NO_PROXY; do
-    if [[ -n "${!v:-}" ]]; then env_inside+=("$v=${!v}"); fi
-  done
+  mapfile -t env_inside < <(chroot_env)
+  env_inside+=(TERM="${TERM:-dumb}" CCACHE_DIR="$inside/ccache" "CCACHE_SLOPPINESS=pch_defines,time_macros")
 
   local t0
   t_chroot=0 t_packages=0 t_build=0 t_tests=0
@@ -140,25 +94,7 @@ inner() {
   fi
   if [[ -f /etc/resolv.conf ]]; then cp -L /etc/resolv.conf "$root/etc/resolv.conf"; fi
 
-  do_mount "$root/proc" -t proc proc
-  do_mount "$root/sys" --bind /sys
-  mount -o remount,bind,ro "$root/sys"
-  # /dev: a tmpfs with the host's few character devices bound in (debootstrap in a container
-  # may leave the chroot's /dev empty; binding the whole host /dev would expose too much)
-  do_mount "$root/dev" -t tmpfs -o mode=755,size=16m tmpfs
-  local dev
-  for dev in null zero full random urandom tty; do
-    touch "$root/dev/$dev"
-    do_mount "$root/dev/$dev" --bind "/dev/$dev"
-  done
-  ln -s /proc/self/fd "$root/dev/fd"
-  ln -s /proc/self/fd/0 "$root/dev/stdin"
-  ln -s /proc/self/fd/1 "$root/dev/stdout"
-  ln -s /proc/self/fd/2 "$root/dev/stderr"
-  mkdir -m 1777 "$root/dev/shm"
-  do_mount "$root/dev/pts" -t devpts -o newinstance,ptmxmode=0666,mode=620 devpts  # for apt
-  ln -s pts/ptmx "$root/dev/ptmx"
-  do_mount "$root/src" --bind "$src"
+  mount_chroot_system "$root" "$src"
 
   # Packages: the project's own install script, inside.
   t0=$SECONDS
