@@ -120,6 +120,20 @@ TEST(PeftAdapter, BadAdapterFilesGiveOneClearError) {
           << e.what();
     }
   }
+  // Keys missing or of another type than PEFT writes, and a target regex that is none.
+  Json no_targets = to_peft_json(c);
+  no_targets.erase("target_modules");
+  io::write_file_atomic(dir / "adapter_config.json", no_targets.dump());
+  try {
+    load_adapter(dir.path(), *tiny_model());
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_NE(std::string(e.what()).find("not a PEFT LoRA config"), std::string::npos) << e.what();
+  }
+  Json bad_regex = to_peft_json(c);
+  bad_regex["target_modules"] = "([";
+  io::write_file_atomic(dir / "adapter_config.json", bad_regex.dump());
+  EXPECT_THROW(load_adapter(dir.path(), *tiny_model()), ConfigError);
   Json dora = to_peft_json(c);
   dora["use_dora"] = true;
   io::write_file_atomic(dir / "adapter_config.json", dora.dump());

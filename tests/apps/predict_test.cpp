@@ -143,6 +143,12 @@ TEST(Predict, BadInputsAreOneClearLine) {
                     (dir / "bad.safetensors").string(), "--output", (dir / "out.safetensors").string()});
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("input_ids"), std::string::npos) << r.err;
+  // Rows without a single token.
+  io::save_safetensors(dir / "empty.safetensors", {{"input_ids", torch::zeros({2, 0}, torch::kLong)}});
+  r = predict({"--model", testing::fixture("distilbert-tiny").string(), "--input",
+               (dir / "empty.safetensors").string(), "--output", (dir / "out.safetensors").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("rows of length 0"), std::string::npos) << r.err;
   // A model folder that is not one.
   r = predict({"--model", dir.path().string(), "--input", testing::fixture("distilbert-tiny/inputs.safetensors").string(),
                "--output", (dir / "out.safetensors").string()});

@@ -62,6 +62,21 @@ TEST(Json, SyntaxErrorGivesLineAndColumn) {
   }
 }
 
+// A number past double's range is valid JSON syntax that no double holds: a FormatError
+// naming the file, not nlohmann's out_of_range.
+TEST(Json, NumberOverflowIsAFormatError) {
+  testing::ScratchDir dir;
+  testing::write_text(dir / "big.json", "{\"learning_rate\": 1e400}\n");
+  EXPECT_THROW(read_json(dir / "big.json"), FormatError);
+  testing::write_text(dir / "big.jsonl", "{\"label\": 0}\n{\"label\": -1e999}\n");
+  try {
+    for_each_json_line(dir / "big.jsonl", [](const Json&, long long) {});
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.where(), (dir / "big.jsonl").string() + ":2");
+  }
+}
+
 TEST(Json, LinesReportTheBadLineNumber) {
   testing::ScratchDir dir;
   testing::write_text(dir / "x.jsonl", "{\"text\": \"a\\u2028b\"}\n\n{\"text\": 2}\n{broken\n");

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <regex>
 
 #include "loraft/core/error.h"
 
@@ -20,6 +21,14 @@ void LoraConfig::validate() const {
   if (!target_regex && target_modules.empty())
     throw ConfigError("no target modules", "LoraConfig.target_modules",
                       "module names such as q_lin, v_lin");
+  if (target_regex) {
+    try {
+      std::regex check(*target_regex);
+    } catch (const std::regex_error& e) {
+      throw ConfigError("target_modules \"" + *target_regex + "\" is not a regular expression (" + e.what() + ")",
+                        "LoraConfig.target_modules", "a std::regex (ECMAScript) pattern, as PEFT's re.fullmatch takes");
+    }
+  }
 }
 
 io::OrderedJson to_peft_json(const LoraConfig& c) {

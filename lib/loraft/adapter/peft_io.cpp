@@ -70,7 +70,13 @@ void save_adapter(const fs::path& dir, torch::nn::Module& model, const LoraConfi
 
 LoraConfig read_adapter_config(const fs::path& dir) {
   const fs::path file = dir / "adapter_config.json";
-  return from_peft_json(io::read_json(file), file.string());
+  const io::Json json = io::read_json(file);
+  try {
+    return from_peft_json(json, file.string());
+  } catch (const io::Json::exception& e) {  // a key missing or of another type than PEFT writes
+    throw FormatError(std::string("not a PEFT LoRA config: ") + e.what(), file.string(),
+                      "adapter_config.json as PEFT 0.13.2 writes it (target_modules, r, lora_alpha, ...)");
+  }
 }
 
 LoraConfig load_adapter(const fs::path& dir, torch::nn::Module& model) {

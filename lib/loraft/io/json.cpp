@@ -31,6 +31,8 @@ Json read_json(const std::filesystem::path& path) {
     throw FormatError("invalid JSON: " + std::string(e.what()),
                       path.string() + ":" + locate(text, e.byte > 0 ? e.byte - 1 : 0),
                       "a JSON document");
+  } catch (const nlohmann::json::exception& e) {  // e.g. a number past double's range (1e400)
+    throw FormatError("invalid JSON: " + std::string(e.what()), path.string(), "a JSON document");
   }
 }
 
@@ -49,7 +51,7 @@ void for_each_json_line(const std::filesystem::path& path,
     Json j;
     try {
       j = Json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {  // syntax, or a number past double's range
       throw FormatError("invalid JSON line: " + std::string(e.what()), at_line(path.string(), line_no),
                         "one JSON value per line");
     }

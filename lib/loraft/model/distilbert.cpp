@@ -44,6 +44,8 @@ std::pair<torch::Tensor, torch::Tensor> check_inputs(const DistilBertConfig& con
   if (c10::isFloatingType(input_ids.scalar_type()) || input_ids.scalar_type() == torch::kBool)
     throw ConfigError("input_ids are not integers", where, "an integer tensor");
   const auto length = input_ids.size(1);
+  if (length == 0 && input_ids.size(0) > 0)  // the heads read position 0 ([CLS])
+    throw ConfigError("rows of length 0", where, "at least one token per row");
   if (length > config.max_position_embeddings)
     throw ConfigError("sequence length " + std::to_string(length) + " exceeds max_position_embeddings " +
                           std::to_string(config.max_position_embeddings),
