@@ -1,6 +1,14 @@
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
 #include <fstream>
+#include <memory>
+#include <thread>
 
 #include "loraft/core/error.h"
 #include "loraft/io/file.h"
@@ -57,6 +65,50 @@ TEST(RunDirectory, ForeignConfigInFolderIsAnError) {
   RunDirectory run(root.path(), cfg);
   io::write_file_atomic(run.path() / "config.json", "{\"x\": 4}");
   EXPECT_THROW(RunDirectory(root.path(), cfg), FormatError);
+}
+
+// A second holder (another process, here another open file) waits until the first lets go;
+// the lock file names the holder.
+TEST(RunLock, SecondHolderWaitsForTheFirst) {
+  testing::ScratchDir root;
+  RunDirectory dir(root.path(), Json{{"run", 1}});
+  auto first = std::make_unique<RunLock>(dir);
+  EXPECT_EQ(io::read_file(dir.path() / ".lock"), std::to_string(::getpid()));
+  std::atomic<int> order{0};
+  int second_at = -1;
+  std::thread waiter([&] {
+    RunLock second(dir);
+    second_at = order.fetch_add(1);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const int released_at = order.fetch_add(1);
+  first.reset();
+  waiter.join();
+  EXPECT_EQ(released_at, 0);
+  EXPECT_EQ(second_at, 1) << "the second holder got the lock only after the first released it";
+}
+
+// A holder killed with SIGKILL leaves no stale lock: the kernel releases it.
+TEST(RunLock, AKilledHolderLeavesNoStaleLock) {
+  testing::ScratchDir root;
+  RunDirectory dir(root.path(), Json{{"run", 2}});
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    RunLock held(dir);
+    ::raise(SIGKILL);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  std::atomic<bool> locked{false};
+  std::thread taker([&] {
+    RunLock mine(dir);
+    locked = true;
+  });
+  for (int i = 0; i < 100 && !locked; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_TRUE(locked) << "the lock of a killed process is free at once";
+  if (!locked) taker.detach(); else taker.join();
 }
 
 }  // namespace

@@ -143,6 +143,7 @@ class PretrainingTask : public TrainingTask {
 
 RunResult Pretrainer::run() {
   RunDirectory dir(options_.runs_dir, run_config());
+  const RunLock lock(dir);  // another process on this run: wait, then reuse or resume its work
   if (auto done = dir.summary()) return {dir.path(), *done, true};
   ensure_threads_configured();
   const torch::Device device = available_device(config_.device);

@@ -1,9 +1,16 @@
 #include "loraft/train/run_directory.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 
 #include "loraft/core/error.h"
 #include "loraft/core/hash.h"
+#include "loraft/core/log.h"
 #include "loraft/io/file.h"
 
 namespace loraft::train {
@@ -26,6 +33,32 @@ RunDirectory::RunDirectory(const fs::path& root, const io::Json& config)
   } else {
     io::write_file_atomic(config_file, config.dump(2) + "\n");
   }
+}
+
+RunLock::RunLock(const RunDirectory& dir) {
+  const fs::path file = dir.path() / ".lock";
+  fd_ = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd_ < 0) throw IoError(std::string("cannot open the run lock: ") + std::strerror(errno), file.string());
+  if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+    std::string holder = io::read_file(file);
+    log_info("waiting for process " + (holder.empty() ? std::string("?") : holder) + ", which is using " +
+             dir.path().string());
+    int r;
+    while ((r = ::flock(fd_, LOCK_EX)) != 0 && errno == EINTR) {
+    }
+    if (r != 0) {
+      const std::string why = std::strerror(errno);
+      ::close(fd_);
+      throw IoError("cannot lock the run folder: " + why, file.string());
+    }
+  }
+  const std::string pid = std::to_string(::getpid());
+  if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size()))
+    log_warning("could not record this process in " + file.string());
+}
+
+RunLock::~RunLock() {
+  if (fd_ >= 0) ::close(fd_);  // closing releases the flock
 }
 
 void RunDirectory::append_metrics(const io::Json& record) const {

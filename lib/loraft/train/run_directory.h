@@ -58,4 +58,21 @@ class RunDirectory {
   io::Json config_;
 };
 
+/// One process at a time in a run folder: an exclusive flock on `<folder>/.lock`, which holds
+/// the owner's pid. A second process on the same configuration (two `loraft-train` commands,
+/// two `make paper`) says which process it waits for and waits, then finds the run finished
+/// and reuses it, or resumes it; records are never written by two processes at once. The
+/// kernel drops the lock when its process dies, so a killed run leaves no stale lock.
+class RunLock {
+ public:
+  /// Takes the lock of `dir`, waiting while another process holds it.
+  explicit RunLock(const RunDirectory& dir);
+  ~RunLock();
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 }  // namespace loraft::train

@@ -319,6 +319,7 @@ Json Trainer::run_config() const {
 
 RunResult Trainer::run() {
   RunDirectory dir(options_.runs_dir, run_config());
+  const RunLock lock(dir);  // another process on this run: wait, then reuse or resume its work
   if (auto done = dir.summary()) return {dir.path(), *done, true};
   ensure_threads_configured();
   const torch::Device device = available_device(config_.device);
