@@ -2,7 +2,7 @@
 # One interleaved sitting of loraft's bench_model against the Python reference stack
 # (transformers 4.46.3 + PEFT 0.13.2, tests/fixtures/tools/ref_throughput.py) on the same torch,
 # at 2 threads, full-size DistilBERT, B=16, T=128 (docs/performance.md).
-#   scripts/perf-compare.sh [host|debian13] [--rounds N] [--steps N] [--max-busy P] [--out DIR]
+#   scripts/perf-compare.sh [host|debian13] [--rounds N] [--steps N] [--max-busy P] [--root DIR] [--out DIR]
 #   scripts/perf-compare.sh debian13 --prepare
 #     host       Debian 12 here: LibTorch / python3-torch 1.13.1, build/bench/bench_model
 #     debian13   the Debian 13 chroot of scripts/test-platform.sh (build/platforms/debian13):
@@ -15,6 +15,8 @@
 #     --steps N  the Python script's timed steps per mode (default 10)
 #     --max-busy P  before each program, wait (at most 10 minutes) until other processes keep
 #                at most P % of the machine busy over 10 s (default: no wait)
+#     --root DIR (debian13) the chroot, if not build/platforms/debian13/root (test-platform.sh's
+#                --root); bench_model is still this tree's build/platforms/debian13/build
 #     --out DIR  raw JSON and logs (default build/perf/<line>-<UTC time>; for debian13 it must
 #                be inside the source tree); bench_model and ref_throughput.py are copied there
 #                first and run from the copies; DIR/load.txt logs, for every program, the load
@@ -31,7 +33,7 @@
 set -euo pipefail
 
 me=perf-compare
-usage="usage: scripts/perf-compare.sh [host|debian13] [--prepare] [--rounds N] [--steps N] [--max-busy P] [--out DIR]"
+usage="usage: scripts/perf-compare.sh [host|debian13] [--prepare] [--rounds N] [--steps N] [--max-busy P] [--root DIR] [--out DIR]"
 die() { echo "$me: $*" >&2; exit 2; }
 say() { echo "$me: $*" >&2; }
 # shellcheck source=scripts/lib/chroot.sh
@@ -282,7 +284,7 @@ inner() {
 
 main() {
   src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
-  line=host rounds=2 steps=10 out="" prepare=0 max_busy=""
+  line=host rounds=2 steps=10 out="" prepare=0 max_busy="" root=""
   ref=$(realpath -m "${REF:-/tmp/ref}")
   if [[ "${1:-}" == --inner ]]; then
     line=debian13 root=$PC_ROOT rounds=$PC_ROUNDS steps=$PC_STEPS out=$PC_OUT prepare=$PC_PREPARE
@@ -298,6 +300,7 @@ main() {
       --steps) [[ $# -ge 2 ]] || die "$usage"; steps=$2; shift ;;
       --max-busy) [[ $# -ge 2 ]] || die "$usage"; max_busy=$2; shift ;;
       --out) [[ $# -ge 2 ]] || die "$usage"; out=$2; shift ;;
+      --root) [[ $# -ge 2 ]] || die "$usage"; root=$(realpath -m "$2"); shift ;;
       -h | --help) sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
       *) die "unknown argument '$1'; $usage" ;;
     esac
@@ -330,7 +333,7 @@ main() {
     for tool in chroot unshare mountpoint flock; do
       command -v "$tool" >/dev/null || die "$tool is missing: apt-get install util-linux coreutils"
     done
-    root=$src/build/platforms/debian13/root
+    root=${root:-$src/build/platforms/debian13/root}
     [[ -f "$root/.loraft-ready" ]] || die "no ready chroot at $root: run scripts/test-platform.sh debian13 first"
     exec 9>"$(dirname "$root")/.$(basename "$root").lock"  # test-platform.sh's lock
     flock -n 9 || die "another run (test-platform.sh?) is using $root"
