@@ -101,14 +101,20 @@ void write_array_impl(const Handle& location, const std::string& name, const T* 
   dataset.close();
 }
 
-// Opens a dataset and checks that it is a one-dimensional signed integer array of T's size.
-template <typename T>
-Handle open_array(const Handle& location, const std::string& name, hsize_t& size) {
-  const std::string where = where_of(location, name);
+// Opens the dataset `name`; FormatError at `where` if there is none.
+Handle open_dataset(const Handle& location, const std::string& name, const std::string& where) {
   if (!has_link(location, name))
     throw FormatError("missing dataset", where, std::string("a dataset '") + name + "'");
   Handle dataset(H5Dopen2(location.id(), name.c_str(), H5P_DEFAULT), H5Dclose);
   if (!dataset) fail_format("cannot open the dataset", where);
+  return dataset;
+}
+
+// Opens a dataset and checks that it is a one-dimensional signed integer array of T's size.
+template <typename T>
+Handle open_array(const Handle& location, const std::string& name, hsize_t& size) {
+  const std::string where = where_of(location, name);
+  Handle dataset = open_dataset(location, name, where);
   Handle space(H5Dget_space(dataset.id()), H5Sclose);
   if (!space) fail_format("cannot read the dataspace", where);
   if (H5Sget_simple_extent_ndims(space.id()) != 1)
@@ -390,10 +396,7 @@ bool has_link(const Handle& location, const std::string& name) {
 std::size_t array_size(const Handle& location, const std::string& name) {
   ErrorSilencer quiet;
   const std::string where = where_of(location, name);
-  if (!has_link(location, name))
-    throw FormatError("missing dataset", where, std::string("a dataset '") + name + "'");
-  Handle dataset(H5Dopen2(location.id(), name.c_str(), H5P_DEFAULT), H5Dclose);
-  if (!dataset) fail_format("cannot open the dataset", where);
+  Handle dataset = open_dataset(location, name, where);
   Handle space(H5Dget_space(dataset.id()), H5Sclose);
   if (!space || H5Sget_simple_extent_ndims(space.id()) != 1)
     fail_format("dataset is not one-dimensional", where, "a 1-D array");
