@@ -68,6 +68,47 @@ TEST(Trainer, ResumeAfterInterruptionEqualsUninterrupted) {
   check_resume(Method::lora, 2, 2, 6);
 }
 
+// A checkpoint whose bytes changed after it was written is skipped for the previous one
+// (checksums.json); the resumed run still ends where the uninterrupted one does.
+TEST(Trainer, DamagedNewestCheckpointIsSkippedForThePreviousOne) {
+  auto train = synthetic_rows(40, 5), eval = synthetic_rows(10, 6);
+  const TrainConfig c = small_config(Method::lora);
+  loraft::testing::ScratchDir a, b;
+  Trainer straight(tiny(), train, eval, c, Json{}, options_in(a));
+  straight.run();
+  RunOptions o = options_in(b);
+  o.checkpoint_every = 1;
+  o.keep_checkpoints = 100;
+  o.interrupt_after_steps = 3;
+  EXPECT_THROW(Trainer(tiny(), train, eval, c, Json{}, o).run(), TrainingInterrupted);
+  const RunDirectory run(b.path(), straight.run_config());
+  const auto newest = run.checkpoint_dir() / "step-00000003" / "weights.safetensors";
+  ASSERT_TRUE(std::filesystem::exists(newest));
+  std::string bytes = io::read_file(newest);
+  bytes[bytes.size() - 3] ^= 0x40;  // inside the tensor data: the file still parses
+  io::write_file_atomic(newest, bytes);
+  o.interrupt_after_steps = 0;
+  Trainer resumed(tiny(), train, eval, c, Json{}, o);
+  resumed.run();
+  auto pa = straight.model()->named_parameters(), pb = resumed.model()->named_parameters();
+  for (auto& p : pa) EXPECT_TRUE(torch::equal(p.value(), pb[p.key()])) << p.key();
+}
+
+// A finished run whose outputs were damaged is not reused: it runs again and writes them anew.
+TEST(Trainer, DamagedFinishedRunRunsAgain) {
+  auto train = synthetic_rows(40, 5), eval = synthetic_rows(10, 6);
+  loraft::testing::ScratchDir dir;
+  const TrainConfig c = small_config(Method::lora);
+  RunResult first = Trainer(tiny(), train, eval, c, Json{}, options_in(dir)).run();
+  const auto adapter = first.run_dir / "final" / "adapter_model.safetensors";
+  const std::string good = io::read_file(adapter);
+  io::write_file_atomic(adapter, good.substr(0, good.size() / 2));
+  RunResult again = Trainer(tiny(), train, eval, c, Json{}, options_in(dir)).run();
+  EXPECT_FALSE(again.reused);
+  EXPECT_EQ(io::read_file(adapter), good);
+  EXPECT_TRUE(Trainer(tiny(), train, eval, c, Json{}, options_in(dir)).run().reused);
+}
+
 StepResult one_step(const std::vector<data::Batch>& micro_batches, std::int64_t accumulation) {
   auto m = tiny();
   m->eval();  // no dropout: both sides see the same function

@@ -11,6 +11,7 @@
 #include <system_error>
 
 #include "loraft/core/error.h"
+#include "loraft/core/hash.h"
 
 namespace loraft::io {
 namespace fs = std::filesystem;
@@ -79,6 +80,22 @@ void commit_folder(const fs::path& from, const fs::path& to) {
     throw IoError(std::string("cannot rename into place: ") + std::strerror(errno), to.string());
   }
   if (to.has_parent_path()) fsync_path(to.parent_path());
+}
+
+std::map<std::string, std::string> folder_checksums(const fs::path& folder) {
+  std::map<std::string, std::string> out;
+  for (const auto& e : fs::recursive_directory_iterator(folder))
+    if (e.is_regular_file()) out[fs::relative(e.path(), folder).generic_string()] = sha256_file(e.path());
+  return out;
+}
+
+std::string checksum_mismatch(const fs::path& folder, const std::map<std::string, std::string>& recorded) {
+  for (const auto& [file, sum] : recorded) {
+    const fs::path path = folder / file;
+    if (!fs::is_regular_file(path)) return file + ": missing";
+    if (sha256_file(path) != sum) return file + ": checksum mismatch";
+  }
+  return "";
 }
 
 void write_file_atomic(const fs::path& path, std::string_view bytes) {

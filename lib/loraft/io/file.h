@@ -3,6 +3,7 @@
 /// @brief Whole-file reads and atomic writes (temporary file + rename).
 
 #include <filesystem>
+#include <map>
 #include <string>
 #include <string_view>
 
@@ -24,6 +25,15 @@ void commit_file(const std::filesystem::path& from, const std::filesystem::path&
 /// contents removed; otherwise `from` is renamed. Readers of `to` see the old folder or the new
 /// one, never a mix. IoError if `to` is a file or the rename fails.
 void commit_folder(const std::filesystem::path& from, const std::filesystem::path& to);
+
+/// SHA-256 (hex) of every regular file below `folder`, keyed by its path relative to `folder`
+/// ("adapter_model.safetensors", "sub/x.json"): a folder's integrity record.
+std::map<std::string, std::string> folder_checksums(const std::filesystem::path& folder);
+
+/// The first file of `recorded` (from folder_checksums) that is missing below `folder` or has
+/// other bytes now, as "<file>: missing" or "<file>: checksum mismatch"; "" when all match.
+std::string checksum_mismatch(const std::filesystem::path& folder,
+                              const std::map<std::string, std::string>& recorded);
 
 /// Writes `bytes` to `path` atomically (temporary file, fsync, rename); creates the
 /// parent folder if needed.

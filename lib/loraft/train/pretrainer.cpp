@@ -185,8 +185,7 @@ RunResult Pretrainer::run() {
   model_->to(torch::kCPU);
   model::save_pretrained(dir.path() / "final", model_);
   summary["final_dir"] = "final";
-  dir.write_summary(summary);
-  return {dir.path(), summary, false};
+  return {dir.path(), dir.write_summary(summary), false};
 }
 
 void save_masked_lm(const fs::path& folder, const model::DistilBertForMaskedLM& model, torch::ScalarType dtype) {

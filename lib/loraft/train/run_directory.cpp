@@ -92,14 +92,29 @@ void RunDirectory::truncate_metrics_after(std::int64_t step) const {
   io::write_file_atomic(path_ / "metrics.jsonl", kept);
 }
 
-void RunDirectory::write_summary(const io::Json& summary) const {
-  io::write_file_atomic(path_ / "summary.json", summary.dump(2) + "\n");
+// The integrity record of a finished run: SHA-256 of each file its outputs (final/) hold.
+constexpr const char* kOutputChecksums = "output_checksums";
+
+io::Json RunDirectory::write_summary(const io::Json& summary) const {
+  io::Json record = summary;
+  if (fs::is_directory(path_ / "final")) record[kOutputChecksums] = io::folder_checksums(path_ / "final");
+  io::write_file_atomic(path_ / "summary.json", record.dump(2) + "\n");
+  return record;
 }
 
 std::optional<io::Json> RunDirectory::summary() const {
   const fs::path file = path_ / "summary.json";
   if (!fs::exists(file)) return std::nullopt;
-  return io::read_json(file);
+  io::Json record = io::read_json(file);
+  if (record.contains(kOutputChecksums)) {
+    const std::string mismatch = io::checksum_mismatch(
+        path_ / "final", record[kOutputChecksums].get<std::map<std::string, std::string>>());
+    if (!mismatch.empty()) {
+      log_warning("finished run " + path_.string() + " is damaged (final/" + mismatch + "): it runs again");
+      return std::nullopt;
+    }
+  }
+  return record;
 }
 
 }  // namespace loraft::train

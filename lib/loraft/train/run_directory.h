@@ -47,9 +47,11 @@ class RunDirectory {
   /// checkpoint taken at that step, so that replayed steps are not recorded twice).
   void truncate_metrics_after(std::int64_t step) const;
 
-  /// Writes summary.json atomically; from then on the run counts as finished.
-  void write_summary(const io::Json& summary) const;
-  /// summary.json if the run finished.
+  /// Writes summary.json atomically, with the SHA-256 of every file below final/ under
+  /// `output_checksums`; from then on the run counts as finished. Returns what it wrote.
+  io::Json write_summary(const io::Json& summary) const;
+  /// summary.json if the run finished and its outputs (final/) still have the bytes recorded
+  /// then; a damaged finished run counts as unfinished (said in the log), so that it runs again.
   std::optional<io::Json> summary() const;
 
  private:

@@ -376,8 +376,7 @@ RunResult Trainer::run() {
   else
     adapter::save_adapter(final_dir, *model_, config_.lora);
   summary["final_dir"] = "final";
-  dir.write_summary(summary);
-  return {dir.path(), summary, false};
+  return {dir.path(), dir.write_summary(summary), false};
 }
 
 }  // namespace loraft::train

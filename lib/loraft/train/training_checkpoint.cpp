@@ -16,6 +16,8 @@ using io::Json;
 
 namespace {
 
+// SHA-256 of every other file of a checkpoint.
+constexpr const char* kChecksumsFile = "checksums.json";
 
 std::string step_name(std::int64_t step) {
   char buf[32];
@@ -69,6 +71,9 @@ void save_checkpoint(const fs::path& dir, torch::nn::Module& model,
              {"data_time_s", at.data_time},   {"examples", at.examples},
              {"loss_scale", at.loss_scale},   {"loss_scale_growth_tracker", at.loss_scale_growth_tracker}};
   io::write_file_atomic(tmp / "state.json", state.dump(2) + "\n");
+  // Integrity: a checkpoint whose bytes changed after this point is skipped on resume.
+  const Json sums = io::folder_checksums(tmp);
+  io::write_file_atomic(tmp / kChecksumsFile, sums.dump(2) + "\n");
   fs::remove_all(final_dir);
   io::commit_file(tmp, final_dir);
   // Keep the newest `keep` checkpoints.
@@ -89,6 +94,13 @@ bool load_checkpoint(const fs::path& dir, torch::nn::Module& model, optim::AdamW
   std::sort(all.rbegin(), all.rend());
   for (const auto& ckpt : all) {
     try {
+      // Checked before anything is read into the model (checkpoints older than the checksums
+      // have none).
+      if (fs::exists(ckpt / kChecksumsFile)) {
+        const auto recorded = io::read_json(ckpt / kChecksumsFile).get<std::map<std::string, std::string>>();
+        const std::string mismatch = io::checksum_mismatch(ckpt, recorded);
+        if (!mismatch.empty()) throw FormatError("damaged: " + mismatch, ckpt.string(), "the bytes it was saved with");
+      }
       Json state = io::read_json(ckpt / "state.json");
       auto weights = io::load_safetensors(ckpt / "weights.safetensors");
       auto opt_state = io::load_safetensors(ckpt / "optimizer.safetensors");
