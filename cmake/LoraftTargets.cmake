@@ -10,6 +10,20 @@ target_compile_options(loraft_options INTERFACE -Wall -Wextra
 target_include_directories(loraft_options INTERFACE
   $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/lib>
   $<INSTALL_INTERFACE:include>)
+# HDF5's compile definitions for every target: HDF5 2.x's CMake package asks for
+# _FILE_OFFSET_BITS=64 and friends, which change what the C library's headers declare, so the
+# components that link HDF5, those that do not, and both precompiled headers below must all
+# see them (GCC ignores a PCH made without them: -Winvalid-pch, an error with WERROR).
+set(loraft_hdf5_definitions ${HDF5_C_DEFINITIONS})
+foreach(lib IN LISTS HDF5_C_LIBRARIES)
+  if(TARGET ${lib})
+    get_target_property(defs ${lib} INTERFACE_COMPILE_DEFINITIONS)
+    if(defs)
+      list(APPEND loraft_hdf5_definitions ${defs})
+    endif()
+  endif()
+endforeach()
+target_compile_definitions(loraft_options INTERFACE ${loraft_hdf5_definitions})
 
 # LibTorch headers are included as system headers so that their warnings do not drown ours.
 add_library(loraft_torch INTERFACE)
