@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "loraft/core/error.h"
@@ -225,9 +226,15 @@ Model load_head(const fs::path& folder, const LoadOptions& options, LoadReport* 
   check_config_against_weights(config, io::SafetensorsFile(weights));
   Model model(config, options.seed);
   LoadReport r = load_weights(*model, weights, head, options.allow_missing_head);
-  if (!r.missing_keys.empty() || !r.unexpected_keys.empty())
-    log_warning(std::string(what) + " from " + folder.string() + ": " + r.summary() +
-                " (missing tensors are newly initialised; train the model before using it)");
+  // Only a head can be missing or unexpected here (anything else is an error in
+  // load_weights): expected for a pretrained encoder loaded for classification, so said once
+  // per folder and process, at info level (a study loads the same folder for every run).
+  static std::mutex mutex;
+  static std::set<std::string> reported;
+  const std::lock_guard<std::mutex> lock(mutex);
+  if ((!r.missing_keys.empty() || !r.unexpected_keys.empty()) && reported.insert(folder.string()).second)
+    log_info(std::string(what) + " from " + folder.string() + ": " + r.summary() +
+             " (missing tensors are newly initialised; train the model before using it)");
   if (report) *report = std::move(r);
   return model;
 }
