@@ -3,7 +3,9 @@
 // accumulation as transformers 4.46.3 does it, and bf16 autocast.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <limits>
 
 #include "loraft/io/file.h"
@@ -34,6 +36,17 @@ TEST(Trainer, LoraRunWritesItsRecords) {
   EXPECT_EQ(metrics[5]["type"], "eval");
   EXPECT_EQ(metrics[0]["lr"][0], 1e-3);  // linear decay starts at the peak
   EXPECT_LT(metrics[9]["lr"][0].get<double>(), 1e-3);
+  // Each step's time is recorded; the robust training time is steps x their median (10 steps:
+  // the mean of the 5th and 6th smallest) and the wall total their sum.
+  std::vector<double> times;
+  for (const auto& m : metrics)
+    if (m["type"] == "step") times.push_back(m.at("step_time_s").get<double>());
+  ASSERT_EQ(times.size(), 10u);
+  std::sort(times.begin(), times.end());
+  const double median = (times[4] + times[5]) / 2;
+  EXPECT_DOUBLE_EQ(r.summary["step_time_median_s"].get<double>(), median);
+  EXPECT_DOUBLE_EQ(r.summary["train_time_robust_s"].get<double>(), 10 * median);
+  EXPECT_NEAR(r.summary["train_time_s"].get<double>(), std::accumulate(times.begin(), times.end(), 0.0), 1e-9);
   EXPECT_TRUE(std::filesystem::exists(r.run_dir / "config.json"));
   EXPECT_TRUE(std::filesystem::exists(r.run_dir / "checkpoints"));
   // Only the LoRA matrices and the head moved.

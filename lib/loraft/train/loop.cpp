@@ -66,8 +66,12 @@ TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Modu
       at.next_batch = b;
       at.examples += outcome.examples;
       at.data_time += outcome.data_seconds;
-      at.train_time += seconds_since(t0) - outcome.data_seconds;
-      Json record{{"type", "step"}, {"step", at.global_step}, {"epoch", at.epoch + double(b) / double(per_epoch)}};
+      const double step_seconds = seconds_since(t0) - outcome.data_seconds;
+      at.train_time += step_seconds;
+      Json record{{"type", "step"},
+                  {"step", at.global_step},
+                  {"epoch", at.epoch + double(b) / double(per_epoch)},
+                  {"step_time_s", step_seconds}};
       record.update(outcome.record);
       dir.append_metrics(record);
       bar.advance(group);
@@ -104,12 +108,26 @@ TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Modu
 
 Json loop_summary(const RunDirectory& dir, const TrainingProgress& at, const std::string& device) {
   Json evals = Json::array();
-  for (const auto& m : dir.metrics())
+  std::vector<double> step_times;
+  for (const auto& m : dir.metrics()) {
     if (m.value("type", "") == "eval") evals.push_back(m);
+    if (m.value("type", "") == "step" && m.contains("step_time_s")) step_times.push_back(m["step_time_s"]);
+  }
+  // Robust to a disturbed minute on a shared machine: steps x the median step's time (the
+  // wall total, train_time_s, keeps every pause).
+  double median = 0.0;
+  if (!step_times.empty()) {
+    auto mid = step_times.begin() + static_cast<std::ptrdiff_t>(step_times.size() / 2);
+    std::nth_element(step_times.begin(), mid, step_times.end());
+    median = *mid;
+    if (step_times.size() % 2 == 0) median = (median + *std::max_element(step_times.begin(), mid)) / 2;
+  }
   return Json{{"epochs", evals},
               {"final", evals.empty() ? Json(nullptr) : evals.back()},
               {"steps", at.global_step},
               {"train_time_s", at.train_time},
+              {"step_time_median_s", median},
+              {"train_time_robust_s", median * static_cast<double>(at.global_step)},
               {"eval_time_s", at.eval_time},
               {"data_time_s", at.data_time},
               {"peak_rss_mib", peak_rss_mib()},

@@ -106,7 +106,10 @@ TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Modu
                           const RunOptions& options);
 
 /// The summary fields every run shares: the eval records (`epochs`, `final`), `steps`, the
-/// timings, peak memory, threads, `device` and the versions.
+/// timings (`train_time_s`, the steps' wall total; `step_time_median_s` and
+/// `train_time_robust_s` = steps x that median, which a disturbed minute on a shared machine
+/// does not move; `eval_time_s`, `data_time_s`), peak memory, threads, `device` and the
+/// versions.
 io::Json loop_summary(const RunDirectory& dir, const TrainingProgress& progress, const std::string& device);
 
 }  // namespace loraft::train
