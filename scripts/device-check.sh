@@ -16,7 +16,7 @@
 # and the script goes on, so that one run on the GPU brings back everything it can; its exit
 # status is the number of failed steps.
 # The step functions run through step(), which shellcheck cannot see:
-# shellcheck disable=SC2317
+# shellcheck disable=SC2317,SC2329
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
