@@ -6,7 +6,8 @@
 #   make test-debian-testing  the same in a Debian testing chroot (chroots in build/platforms/)
 #   make bench    run the Google Benchmark programs
 #   make docs     Doxygen HTML under build/docs/html
-#   make paper    every figure and table of the paper, then paper.pdf (PROFILE=smoke|mini|full)
+#   make paper    every figure and table of the paper, then paper.pdf (PROFILE=smoke|mini|full;
+#                 SHARD=i/n: only the i-th of n parts of the runs, for n machines)
 #   make burn     delete the paper's generated results (runs included) for PROFILE
 #   make pretrain MLM-pretrain the mini encoder into data/models/mini-distilbert/ (recipe below)
 BUILD_DIR ?= build
@@ -62,7 +63,7 @@ PAPER_OUT ?= paper/build/$(PROFILE)
 
 paper: build
 	@scripts/install-deps.sh --tex || echo "make paper: TeX Live missing: figures only" >&2
-	BUILD_DIR=$(BUILD_DIR) scripts/paper.sh --profile $(PROFILE) --out $(PAPER_OUT)
+	BUILD_DIR=$(BUILD_DIR) scripts/paper.sh --profile $(PROFILE) --out $(PAPER_OUT) $(if $(SHARD),--shard $(SHARD))
 
 burn:
 	rm -rf $(PAPER_OUT)

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
         const auto& full = s.run("full", "imdb", p.config(train::Method::full, seed));
         const auto& lora = s.run("LoRA", "imdb", p.config(train::Method::lora, seed));
         s.write_runs_csv();
+        if (!s.writes()) return;  // a shard: the weights of the other shards' runs are not here
         const std::int64_t r = p.base.lora.r;
         paper::Table ranks, spectra;
         ranks.columns = {"kind", "x", "layer", "matrix", "name", "effective_rank", "stable_rank", "energy_rank_90",

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Regenerates every figure and table of the paper for one profile, then the PDF report.
 #
-#   scripts/paper.sh [--profile smoke|mini|full|FILE] [--out DIR] [--no-pdf]
+#   scripts/paper.sh [--profile smoke|mini|full|FILE] [--out DIR] [--no-pdf] [--shard i/n]
 #
 # Each program resolves its runs through the run folders under DIR/runs: finished runs are
 # reused, an interrupted run resumes from its last checkpoint, so running this again after an
 # interruption continues where it stopped, and with nothing changed it trains nothing.
 # Outputs: DIR/results (CSV, LaTeX tables, manifests), DIR/figures (PDF, PNG), DIR/paper.pdf
 # when latexmk and TeX Live are installed (scripts/install-deps.sh --tex).
+# --shard i/n: only the i-th of n disjoint parts of the runs, no figures (n machines share the
+# work; copy their DIR/runs folders together, then run once without --shard).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -15,12 +17,14 @@ build="${BUILD_DIR:-$root/build}"
 profile=mini
 out=""
 pdf=1
+shard=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --profile) profile="${2:?--profile needs a name}"; shift 2 ;;
     --out) out="${2:?--out needs a folder}"; shift 2 ;;
     --no-pdf) pdf=0; shift ;;
-    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --shard) shard=(--shard "${2:?--shard needs i/n}"); pdf=0; shift 2 ;;
+    -h|--help) sed -n '2,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "paper: error: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -35,8 +39,12 @@ start=$SECONDS
 for i in "${!apps[@]}"; do
   app=${apps[$i]}
   echo "== [$((i + 1))/${#apps[@]}] $app (profile $profile, $((SECONDS - start)) s so far)" >&2
-  "$build/apps/$app" --profile "$profile" --root "$root" --out "$out"
+  "$build/apps/$app" --profile "$profile" --root "$root" --out "$out" "${shard[@]}"
 done
+if [[ ${#shard[@]} -gt 0 ]]; then
+  echo "paper: shard ${shard[1]} of profile $profile: its runs in $out/runs ($((SECONDS - start)) s)" >&2
+  exit 0
+fi
 echo "paper: figures and tables of profile $profile in $out ($((SECONDS - start)) s)" >&2
 
 [[ $pdf == 1 ]] || exit 0

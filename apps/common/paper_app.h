@@ -17,6 +17,7 @@ struct PaperFlags {
   std::string out = "paper/build";
   std::string runs_dir;
   std::string cache_dir;
+  std::string shard;
   int threads = -1;
 
   void declare(Options& o) {
@@ -26,6 +27,8 @@ struct PaperFlags {
     o.optional("runs-dir", runs_dir, "run folders (default <out>/runs); finished runs are reused");
     o.optional("cache-dir", cache_dir, "token cache folder (default .cache/loraft/tokens or $LORAFT_CACHE_DIR/tokens)");
     o.optional("threads", threads, "CPU threads (-1: the profile's setting; 0: all cores)");
+    o.optional("shard", shard, "i/n: train only the i-th of n disjoint parts of the runs and draw nothing "
+                               "(n machines share a sweep; copy their runs folders together, then run without it)");
   }
 };
 
@@ -41,7 +44,8 @@ inline int paper_main(int argc, char** argv, const std::string& program, const s
     paths.cache = f.cache_dir;
     auto profile = paper::Profile::load(f.profile, paths.root);
     configure_threads(f.threads >= 0 ? f.threads : profile.threads);
-    paper::Study study(program, std::move(profile), paths);
+    const paper::Shard shard = f.shard.empty() ? paper::Shard{} : paper::Shard::parse(f.shard, "--shard");
+    paper::Study study(program, std::move(profile), paths, shard);
     body(study);
     study.finish();
     return 0;

@@ -196,12 +196,63 @@ void check_program(const fs::path& out, const std::string& program) {
   EXPECT_EQ(seen.size(), runs.size()) << "every run of the manifest has rows";
 }
 
+// scripts/paper.sh on the smoke profile into `out`, without the PDF.
+loraft::testing::ProcessResult paper_sh(const fs::path& out, std::vector<std::string> extra = {}) {
+  const auto binary = loraft::testing::program("fig1_imdb").parent_path().parent_path();
+  std::vector<std::string> argv{"/usr/bin/env", "BUILD_DIR=" + binary.string(), "bash",
+                                (source_dir() / "scripts/paper.sh").string(), "--profile", "smoke",
+                                "--out", out.string(), "--no-pdf"};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return loraft::testing::run_process(argv);
+}
+
+// `--shard 1/2` and `2/2` train disjoint parts of the runs into two folders and draw nothing;
+// with the two runs folders copied together, the programs train nothing and every result
+// equals `unsharded`'s, but for the measured times and memory.
+void check_shards(const fs::path& unsharded) {
+  loraft::testing::ScratchDir one, two, merged;
+  for (const auto& [dir, shard] : {std::pair{&one, "1/2"}, std::pair{&two, "2/2"}}) {
+    auto r = paper_sh(dir->path(), {"--shard", shard});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_FALSE(fs::exists(dir->path() / "results")) << shard << ": a shard draws nothing";
+  }
+  std::set<std::string> hashes;
+  std::size_t folders = 0;
+  fs::create_directories(merged.path() / "runs");
+  for (const auto* dir : {&one, &two})
+    for (const auto& run : fs::directory_iterator(dir->path() / "runs")) {
+      ++folders;
+      hashes.insert(run.path().filename().string());
+      fs::copy(run.path(), merged.path() / "runs" / run.path().filename(), fs::copy_options::recursive);
+    }
+  EXPECT_EQ(hashes.size(), folders) << "the shards share no run";
+  EXPECT_GT(std::min(std::distance(fs::directory_iterator(one.path() / "runs"), fs::directory_iterator()),
+                     std::distance(fs::directory_iterator(two.path() / "runs"), fs::directory_iterator())),
+            0)
+      << "each shard has work";
+  auto r = paper_sh(merged.path());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("  trained "), std::string::npos) << r.err;
+  std::size_t compared = 0;
+  for (const auto& file : fs::directory_iterator(unsharded / "results")) {
+    if (file.path().extension() != ".csv") continue;
+    SCOPED_TRACE(file.path().filename().string());
+    const Csv want = read_csv(file.path()), got = read_csv(merged.path() / "results" / file.path().filename());
+    ASSERT_EQ(got.columns, want.columns);
+    ASSERT_EQ(got.rows.size(), want.rows.size());
+    for (std::size_t i = 0; i < want.rows.size(); ++i)
+      for (const auto& c : want.columns) {
+        if (c.find("time") != std::string::npos || c.find("rss") != std::string::npos) continue;
+        EXPECT_EQ(got.rows[i].at(c), want.rows[i].at(c)) << "row " << i << ", " << c;
+      }
+    ++compared;
+  }
+  EXPECT_GE(compared, 20u);
+}
+
 TEST(Paper, SmokeProfileMakesEveryFigureAndTableFromItsRuns) {
   loraft::testing::ScratchDir out;
-  const auto binary = loraft::testing::program("fig1_imdb").parent_path().parent_path();
-  auto r = loraft::testing::run_process({"/usr/bin/env", "BUILD_DIR=" + binary.string(), "bash",
-                                      (source_dir() / "scripts/paper.sh").string(), "--profile", "smoke",
-                                      "--out", out.path().string(), "--no-pdf"});
+  auto r = paper_sh(out.path());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   for (const auto& program : kPrograms) check_program(out.path(), program);
   for (const auto& program : kPrograms) {
@@ -239,6 +290,8 @@ TEST(Paper, SmokeProfileMakesEveryFigureAndTableFromItsRuns) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   for (const auto& run : loraft::io::read_json(out / "results/fig1_imdb.manifest.json").at("runs"))
     EXPECT_TRUE(run.at("reused").get<bool>());
+
+  check_shards(out.path());
 }
 
 }  // namespace

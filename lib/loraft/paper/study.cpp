@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <sstream>
 
 #include "loraft/core/strings.h"
 #include "loraft/core/system.h"
@@ -10,6 +11,7 @@
 #include "loraft/io/file.h"
 #include "loraft/paper/gnuplot.h"
 #include "loraft/train/experiment.h"
+#include "loraft/train/run_directory.h"
 
 namespace loraft::paper {
 namespace fs = std::filesystem;
@@ -31,13 +33,41 @@ analysis::SeedSummary over_seeds(const std::vector<const Run*>& runs,
   return analysis::t_interval(values);
 }
 
-Study::Study(std::string name, Profile profile, PaperPaths paths)
-    : name_(std::move(name)), profile_(std::move(profile)), paths_(std::move(paths)), start_(Clock::now()) {
+Shard Shard::parse(const std::string& text, const std::string& where) {
+  Shard s;
+  char slash = 0, rest = 0;
+  std::istringstream in(text);
+  if (!(in >> s.index >> slash >> s.count) || slash != '/' || in >> rest || s.count < 1 || s.index < 1 ||
+      s.index > s.count)
+    throw ConfigError("shard \"" + text + "\"", where, "i/n with 1 <= i <= n, e.g. 1/2");
+  return s;
+}
+
+bool Shard::owns(const std::string& data, const train::TrainConfig& config) const {
+  if (count == 1) return true;
+  const std::string h = train::RunDirectory::config_hash(Json{{"data", data}, {"train", config.to_json()}});
+  return std::stoull(h.substr(0, 8), nullptr, 16) % static_cast<unsigned>(count) == static_cast<unsigned>(index - 1);
+}
+
+Study::Study(std::string name, Profile profile, PaperPaths paths, Shard shard)
+    : name_(std::move(name)),
+      profile_(std::move(profile)),
+      paths_(std::move(paths)),
+      shard_(shard),
+      start_(Clock::now()) {
+  if (!writes()) return;
   fs::create_directories(paths_.results());
   fs::create_directories(paths_.figures());
 }
 
 const Run& Study::run(const std::string& label, const std::string& data, const train::TrainConfig& config) {
+  if (!shard_.owns(data, config)) {
+    std::cerr << name_ << ": run " << runs_.size() + 1 << ": " << data << " " << label << " seed " << config.seed
+              << ": left to another shard\n";
+    Run r{label, data, config, {}, Json{{"epochs", Json::array()}, {"final", Json::object()}}, false, true};
+    runs_.push_back(std::move(r));
+    return runs_.back();
+  }
   const DataSetting& d = profile_.dataset(data);
   train::Experiment e;
   e.model = profile_.model;
@@ -57,7 +87,7 @@ const Run& Study::run(const std::string& label, const std::string& data, const t
   // A finished run is final/ and its records; its checkpoints (the optimizer's moments,
   // 110 MB for a full fine-tuning of the mini encoder) only served to resume it.
   if (!result.reused) fs::remove_all(result.run_dir / "checkpoints");
-  Run r{label, data, config, result.run_dir, result.summary, result.reused,
+  Run r{label, data, config, result.run_dir, result.summary, result.reused, false,
         result.reused ? 0.0 : seconds_since(start)};
   std::cerr << name_ << ":   " << (r.reused ? "reused " : "trained ") << r.hash() << ": accuracy "
             << cell(r.final_metric("eval_accuracy")) << "\n";
@@ -92,12 +122,14 @@ fs::path Study::write_csv(const std::string& part, const Table& table) {
 
 fs::path Study::write_result(const std::string& file, const std::string& text) {
   const fs::path path = paths_.results() / file;
+  if (!writes()) return path;
   io::write_file_atomic(path, text);
   outputs_.push_back(path);
   return path;
 }
 
 void Study::plot(const std::string& script, double width, double height) {
+  if (!writes()) return;
   const Figure figure{paths_.figures() / name_,
                       name_ + ": made by the program of that name (profile " + profile_.name + ")",
                       paths_.results(), script, width, height};
@@ -105,6 +137,14 @@ void Study::plot(const std::string& script, double width, double height) {
 }
 
 void Study::finish() {
+  if (!writes()) {
+    std::int64_t pending = 0;
+    for (const auto& r : runs_) pending += r.pending;
+    std::cerr << name_ << ": shard " << shard_.index << "/" << shard_.count << ": " << runs_.size() - pending << " of "
+              << runs_.size() << " runs belong to this shard and are done; once the shards' runs folders are "
+              << "copied together, running without --shard draws the figures and trains nothing\n";
+    return;
+  }
   Json runs = Json::array();
   for (const auto& r : runs_)
     runs.push_back(Json{{"hash", r.hash()},

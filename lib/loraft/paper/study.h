@@ -33,6 +33,20 @@ struct PaperPaths {
   std::filesystem::path runs_dir() const { return runs.empty() ? out / "runs" : runs; }
 };
 
+/// Part `index` (1-based) of `count` disjoint parts of a profile's runs, so that `count`
+/// machines share a sweep (`--shard i/n`, `make paper SHARD=i/n`). A run belongs to the part
+/// its data set and training configuration hash to, the same in every program, so a run two
+/// figures share trains once. Merging the parts' run folders (copying them together) gives
+/// what one machine would have: `make paper` then trains nothing.
+struct Shard {
+  int index = 1;  ///< this part, 1..count
+  int count = 1;  ///< parts in all (1: no sharding)
+  /// "i/n"; ConfigError naming `where` unless 1 <= i <= n.
+  static Shard parse(const std::string& text, const std::string& where);
+  /// Whether the run of `config` on `data` belongs to this part.
+  bool owns(const std::string& data, const train::TrainConfig& config) const;
+};
+
 /// One resolved fine-tuning run of a study.
 struct Run {
   std::string label;             ///< the study's name for it ("lora", "r=8", "ratio 16 corrected")
@@ -41,6 +55,7 @@ struct Run {
   std::filesystem::path run_dir; ///< its run folder
   io::Json summary;              ///< the run folder's summary.json
   bool reused = false;           ///< finished before this study asked for it
+  bool pending = false;          ///< left to another shard: no results (summary without epochs)
   double wall_s = 0.0;           ///< seconds this study spent on it (0 when reused)
 
   /// The run folder's name: the hash of everything that determines the result.
@@ -64,22 +79,27 @@ class Study {
   /// @param name     the program's name (fig1_imdb, table2_results, ...)
   /// @param profile  the loaded profile
   /// @param paths    where to read and write
-  Study(std::string name, Profile profile, PaperPaths paths);
+  /// @param shard    the part of the runs this process trains; with more than one part the
+  ///                 study trains its runs only and writes no results, figures or manifest
+  Study(std::string name, Profile profile, PaperPaths paths, Shard shard = {});
 
   /// The profile.
   const Profile& profile() const { return profile_; }
   /// The paths.
   const PaperPaths& paths() const { return paths_; }
 
-  /// The run of `config` on the profile's data set `data`, reused, resumed or trained now.
-  /// Runs are recorded in the manifest in the order they are asked for. A finished run keeps
-  /// its records and `final/`; its checkpoints are deleted.
+  /// The run of `config` on the profile's data set `data`, reused, resumed or trained now
+  /// (or, in a shard that does not own it, a pending Run). Runs are recorded in the manifest in
+  /// the order they are asked for. A finished run keeps its records and `final/`; its
+  /// checkpoints are deleted.
   const Run& run(const std::string& label, const std::string& data, const train::TrainConfig& config);
   /// Every run asked for so far (references stay valid as runs are added).
   const std::deque<Run>& runs() const { return runs_; }
   /// The runs with `label` on `data`.
   std::vector<const Run*> select(const std::string& label, const std::string& data) const;
 
+  /// Whether results are written: not in a shard of several parts, whose runs are incomplete.
+  bool writes() const { return shard_.count == 1; }
   /// Writes `results/NAME.csv`: one row per run and evaluated epoch.
   std::filesystem::path write_runs_csv();
   /// Writes `table` as `results/NAME_PART.csv` (or `NAME.csv` for an empty part).
@@ -98,6 +118,7 @@ class Study {
   std::string name_;
   Profile profile_;
   PaperPaths paths_;
+  Shard shard_;
   std::deque<Run> runs_;  // stable addresses: select() hands out pointers
   std::vector<std::filesystem::path> outputs_;
   Clock::time_point start_;
