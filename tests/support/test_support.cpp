@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include <fcntl.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -52,13 +54,63 @@ ProcessResult run_process(const std::vector<std::string>& argv, const std::strin
   int status = std::system(cmd.c_str());
   ProcessResult r;
   r.exit_code = (status != -1 && WIFEXITED(status)) ? WEXITSTATUS(status) : -1;
-  auto slurp = [](const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    return std::string(std::istreambuf_iterator<char>(in), {});
-  };
-  r.out = slurp(io / "out");
-  r.err = slurp(io / "err");
+  r.out = read_text(io / "out");
+  r.err = read_text(io / "err");
   return r;
+}
+
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+Background::Background(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
+                       const std::vector<std::string>& environment) {
+  // Everything the child needs is built before fork(): between fork and exec only
+  // async-signal-safe calls.
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_text(environment);
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('='));
+    bool replaced = false;
+    for (const auto& mine : environment) replaced = replaced || mine.rfind(name + "=", 0) == 0;
+    if (!replaced) env_text.push_back(entry);
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_text) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const int out_fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  const int err_fd = ::open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (out_fd < 0 || err_fd < 0) throw std::runtime_error("cannot open " + out.string() + " or " + err.string());
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    ::dup2(out_fd, 1);
+    ::dup2(err_fd, 2);
+    ::execve(argv[0], argv.data(), envp.data());
+    ::_exit(127);
+  }
+  ::close(out_fd);
+  ::close(err_fd);
+  if (pid_ < 0) throw std::runtime_error("fork failed");
+}
+
+Background::~Background() {
+  if (pid_ > 0 && !status_) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::optional<int> Background::wait_for(double limit) {
+  wait_until([this] {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) status_ = status;
+    return status_.has_value();
+  }, limit);
+  return status_;
 }
 
 void write_text(const fs::path& path, const std::string& bytes) {

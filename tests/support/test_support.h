@@ -2,8 +2,13 @@
 /// @file
 /// @brief Helpers shared by the test programs: fixture paths and scratch folders.
 
+#include <sys/types.h>
+
+#include <chrono>
 #include <filesystem>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace loraft::testing {
@@ -45,6 +50,41 @@ struct ProcessResult {
 
 /// Runs `argv` (argv[0] is the program path) with `input` on stdin and collects its output.
 ProcessResult run_process(const std::vector<std::string>& argv, const std::string& input = "");
+
+/// A program running in the background, for tests of processes that work together (ranks,
+/// launchers) or of what a signal does to them. Killed when the object dies, if still running.
+class Background {
+ public:
+  /// Starts `argv` (argv[0] a path) with `environment` ("NAME=value") added to this process's,
+  /// stdout and stderr into the files `out` and `err`.
+  Background(const std::vector<std::string>& argv, const std::filesystem::path& out,
+             const std::filesystem::path& err, const std::vector<std::string>& environment = {});
+  ~Background();
+  Background(const Background&) = delete;
+  Background& operator=(const Background&) = delete;
+  /// Its process id.
+  pid_t pid() const noexcept { return pid_; }
+  /// waitpid()'s status once it has ended within `limit` seconds, else nothing.
+  std::optional<int> wait_for(double limit);
+
+ private:
+  pid_t pid_ = -1;
+  std::optional<int> status_;
+};
+
+/// Polls `done` every 20 ms for up to `limit` seconds; true once it holds.
+template <class Condition>
+bool wait_until(Condition done, double limit) {
+  const auto start = std::chrono::steady_clock::now();
+  while (!done()) {
+    if (std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count() > limit) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return true;
+}
+
+/// A file's whole content ("" if it cannot be read).
+std::string read_text(const std::filesystem::path& path);
 
 /// Writes `bytes` to `path` (creating parent folders); for tests that build inputs.
 void write_text(const std::filesystem::path& path, const std::string& bytes);
