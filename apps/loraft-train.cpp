@@ -20,6 +20,7 @@ struct Flags {
   loraft::train::Experiment e;
   std::string model, vocab, config_file;
   loraft::app::RunFlags run;
+  loraft::app::DistFlags dist;
   std::optional<loraft::app::SettingFlags> settings;
 
   void declare(loraft::app::Options& o) {
@@ -39,6 +40,7 @@ struct Flags {
     settings.emplace(o);
     loraft::train::TrainConfig::fields(e.train, *settings);
     run.declare(o);
+    dist.declare(o);
   }
 };
 
@@ -48,7 +50,10 @@ int train_main(Flags& f) {
 
   f.e.model = f.model;
   f.e.vocab = f.vocab;
-  auto result = loraft::train::run_experiment(f.e, f.run.run_options(), f.run.cache_folder());
+  loraft::train::RunOptions options = f.run.run_options();
+  f.dist.connect(options, f.e.train.device);
+  auto result = loraft::train::run_experiment(f.e, options, f.run.cache_folder());
+  if (!result.lead) return 0;  // rank 0 reports the run
   const Json& last = result.summary["final"];
   std::cout << Json{{"run_dir", result.run_dir.string()},
                     {"reused", result.reused},

@@ -24,6 +24,7 @@ packages=(
   libtorch-dev            # LibTorch 1.13 (CPU)
   libopenblas0-pthread    # LibTorch's matrix products: Debian's reference BLAS is ~80x slower
   libhdf5-dev             # token cache
+  libgloo-dev             # data parallel: the headers of ProcessGroupGloo (libtorch_cpu has its code)
   libeigen3-dev           # analysis of weight updates
   libboost-program-options-dev
   libgtest-dev libbenchmark-dev

@@ -7,7 +7,11 @@
 #include <string>
 
 #include "common/app.h"
+#include "loraft/core/log.h"
+#include "loraft/core/progress.h"
+#include "loraft/core/system.h"
 #include "loraft/data/token_cache.h"
+#include "loraft/dist/process_group.h"
 #include "loraft/train/trainer.h"
 
 namespace loraft::app {
@@ -45,6 +49,40 @@ struct RunFlags {
     run.keep_checkpoints = keep_checkpoints;
     run.resume = !no_resume;
     return run;
+  }
+};
+
+/// Data-parallel ranks: torchrun's environment variables (loraft-launch sets them) are the
+/// defaults of these flags, so `loraft-launch --nproc 2 -- loraft-train ...` needs none of them.
+struct DistFlags {
+  dist::DistConfig dist = dist::DistConfig::from_environment(dist::DistConfig{});
+
+  void declare(Options& o) {
+    o.optional("world-size", dist.world_size, "data-parallel ranks in all (default $WORLD_SIZE, else 1)",
+               std::int64_t{1}, std::int64_t{65536});
+    o.optional("rank", dist.rank, "this process's rank (default $RANK)", std::int64_t{0}, std::int64_t{65535});
+    o.optional("master-addr", dist.master_addr, "host of rank 0 (default $MASTER_ADDR)");
+    o.optional("master-port", dist.master_port, "port of rank 0's rendezvous store (default $MASTER_PORT)",
+               std::int64_t{1}, std::int64_t{65535});
+    o.optional("dist-backend", dist.backend, "gloo, nccl or auto (nccl on CUDA where built)");
+    o.optional("dist-timeout", dist.timeout_s, "seconds to wait for another rank before stopping with an error",
+               std::int64_t{1}, std::int64_t{86400});
+  }
+
+  /// With more than one rank: meets the other ranks for a run on `device` (a CUDA rank uses
+  /// GPU LOCAL_RANK), quiets the log and progress of all but rank 0, and puts the group into
+  /// `run`. One rank: leaves `run` as it is.
+  void connect(train::RunOptions& run, const std::string& device) const {
+    dist.validate();
+    if (!dist.enabled()) return;
+    c10::Device d = available_device(device);
+    if (d.is_cuda()) d = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(dist.local_rank));
+    run.group = std::make_shared<dist::ProcessGroup>(dist, d);
+    if (!run.group->lead()) {
+      run.progress = false;
+      set_log_level(LogLevel::warning);
+      disable_progress_bars();
+    }
   }
 };
 

@@ -43,6 +43,25 @@ TEST(ConfigJson, TrainConfigJsonIsPinned) {
   }
 }
 
+// per_batch dropout seeding is recorded (it changes the result); stream, the default, is
+// left out so that every earlier run keeps its folder's name (checked above).
+TEST(ConfigJson, DropoutSeedingIsRecordedOnlyWhenNotTheDefault) {
+  TrainConfig c;
+  c.dropout_seeding = DropoutSeeding::per_batch;
+  const io::Json j = c.to_json();
+  EXPECT_EQ(j.at("dropout_seeding"), "per_batch");
+  EXPECT_EQ(TrainConfig::from_json(j, "test").dropout_seeding, DropoutSeeding::per_batch);
+  EXPECT_FALSE(TrainConfig{}.to_json().contains("dropout_seeding"));
+  io::Json bad = j;
+  bad["dropout_seeding"] = "per_rank";
+  EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
+  // The seed of a micro-batch depends on seed, epoch and position, not on anything else.
+  EXPECT_EQ(micro_batch_seed(42, 1, 8), micro_batch_seed(42, 1, 8));
+  EXPECT_NE(micro_batch_seed(42, 1, 8), micro_batch_seed(42, 1, 16));
+  EXPECT_NE(micro_batch_seed(42, 1, 8), micro_batch_seed(42, 2, 8));
+  EXPECT_NE(micro_batch_seed(42, 1, 8), micro_batch_seed(43, 1, 8));
+}
+
 TEST(ConfigJson, PretrainConfigJsonIsPinned) {
   PretrainConfig p;
   EXPECT_EQ(p.to_json().dump(), R"({"batch_size":32,"device":"cpu","epochs":1,"eval_batch_size":64,"learning_rate":0.0005,"mask_token_id":103,"max_grad_norm":1.0,"max_steps":0,"mlm_probability":0.15,"seed":42,"vocab_size":30522,"warmup_steps":0,"weight_decay":0.01})");

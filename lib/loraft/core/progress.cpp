@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -9,7 +10,10 @@
 namespace loraft {
 namespace {
 
+std::atomic<bool> bars_disabled{false};
+
 bool stderr_is_terminal() {
+  if (bars_disabled) return false;
   const char* env = std::getenv("LORAFT_PROGRESS");
   if (env && std::strcmp(env, "0") == 0) return false;
   if (env && std::strcmp(env, "1") == 0) return true;
@@ -27,6 +31,8 @@ std::string format_seconds(double s) {
 }
 
 }  // namespace
+
+void disable_progress_bars() { bars_disabled = true; }
 
 ProgressBar::ProgressBar(std::string label, std::int64_t total, std::string unit)
     : label_(std::move(label)),

@@ -10,6 +10,10 @@
 
 namespace loraft {
 
+/// Turns progress bars off for the rest of the process, terminal or not (the ranks of a
+/// data-parallel run other than rank 0).
+void disable_progress_bars();
+
 /// Shows `label [#####.....] done/total rate ETA` on stderr, redrawn at most ~10 times a
 /// second. When stderr is not a terminal (CI, pipes, files) it draws nothing, so logs stay
 /// clean; finish() then prints one summary line unless `quiet` is set.

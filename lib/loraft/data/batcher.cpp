@@ -94,17 +94,26 @@ std::int64_t Batcher::num_batches() const {
   return options_.drop_last ? n / b : (n + b - 1) / b;
 }
 
-Batch Batcher::batch(std::int64_t epoch, std::int64_t index) const {
+Batch Batcher::batch(std::int64_t epoch, std::int64_t index) const { return part(epoch, index, 0, 1); }
+
+Batch Batcher::part(std::int64_t epoch, std::int64_t index, std::int64_t part, std::int64_t parts) const {
   if (index < 0 || index >= num_batches())
     throw ConfigError("batch index out of range", "Batcher", "0 <= index < num_batches()");
+  if (parts < 1 || part < 0 || part >= parts)
+    throw ConfigError("part " + std::to_string(part) + " of " + std::to_string(parts), "Batcher", "0 <= part < parts");
   if (epoch != cached_epoch_) {
     order_ = epoch_order(rows_.size(), options_.shuffle, options_.seed, epoch);
     cached_epoch_ = epoch;
   }
   const std::int64_t begin = index * options_.batch_size;
-  const std::int64_t end = std::min(rows_.size(), begin + options_.batch_size);
-  std::vector<std::int64_t> which(order_.begin() + begin, order_.begin() + end);
-  return make_batch(rows_, which, options_.padding, options_.max_length, options_.pad_id);
+  const std::int64_t n = std::min(rows_.size(), begin + options_.batch_size) - begin;
+  const std::int64_t first = begin + n * part / parts, last = begin + n * (part + 1) / parts;
+  std::vector<std::int64_t> which(order_.begin() + first, order_.begin() + last);
+  Batch out = make_batch(rows_, which, options_.padding, options_.max_length, options_.pad_id);
+  out.epoch = epoch;
+  out.position = first;
+  out.whole_rows = n;
+  return out;
 }
 
 }  // namespace loraft::data

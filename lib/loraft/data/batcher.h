@@ -58,6 +58,11 @@ struct Batch {
   torch::Tensor attention_mask;   ///< int64 [B, T], 1 on real tokens
   torch::Tensor labels;           ///< int64 [B]
   std::vector<std::int64_t> rows; ///< which rows of the TokenRows, in batch order
+  std::int64_t epoch = 0;         ///< the epoch it belongs to (Batcher)
+  std::int64_t position = 0;      ///< where its first row stands in that epoch's order (Batcher)
+  /// Rows of the whole batch when this is one rank's part of it (Batcher::part), else its own
+  /// rows (also 0 for a batch made by make_batch alone).
+  std::int64_t whole_rows = 0;
 };
 
 /// The rows of epoch `epoch` in the order they are visited: 0..n-1 without shuffling, else a
@@ -77,6 +82,10 @@ class Batcher {
   std::int64_t num_batches() const;
   /// Batch `index` of epoch `epoch`.
   Batch batch(std::int64_t epoch, std::int64_t index) const;
+  /// Part `part` of `parts` of that batch, for data-parallel ranks: its rows
+  /// [n x part / parts, n x (part + 1) / parts) in batch order (n its rows; possibly none),
+  /// padded on their own. The parts of all ranks together are batch(epoch, index).
+  Batch part(std::int64_t epoch, std::int64_t index, std::int64_t part, std::int64_t parts) const;
   /// The options in force.
   const BatchOptions& options() const noexcept { return options_; }
 

@@ -29,6 +29,7 @@ io::Json dataset_identity(const data::Dataset& d) {
 RunResult run_experiment(const Experiment& e, const RunOptions& options,
                          const std::filesystem::path& cache_folder, bool verbose) {
   e.train.validate();
+  verbose = verbose && (options.group == nullptr || options.group->lead());  // one rank reports
   const auto vocab = e.vocab.empty() ? e.model / "vocab.txt" : e.vocab;
   auto tokenizer = text::BertTokenizer::from_file(vocab);
   auto train_set = read(e.train_data, e, e.train_limit, "train data");

@@ -31,14 +31,17 @@ NonFiniteError non_finite_in_run(const NonFiniteError& e, const fs::path& checkp
 TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Module& model,
                           optim::AdamW& optimizer, optim::LinearSchedule& schedule, const LoopPlan& plan,
                           const RunOptions& options) {
+  // Data parallel: rank 0 alone writes the run folder; every rank reads its checkpoint.
+  dist::ProcessGroup* group = options.group.get();
+  const bool lead = group == nullptr || group->lead();
   TrainingProgress at;
-  if (options.resume && load_checkpoint(dir.checkpoint_dir(), model, optimizer, schedule, at)) {
-    dir.truncate_metrics_after(at.global_step);
-    task.load_state(at);
-  } else {
-    dir.truncate_metrics_after(0);
-  }
+  const bool resumed = options.resume && load_checkpoint(dir.checkpoint_dir(), model, optimizer, schedule, at);
+  if (group != nullptr)
+    group->check_agreement("the step resumed from (a runs folder every rank sees?)", std::to_string(at.global_step));
+  if (resumed) task.load_state(at);
+  if (lead) dir.truncate_metrics_after(at.global_step);
   auto save = [&](TrainingProgress progress) {
+    if (!lead) return;
     task.save_state(progress);
     save_checkpoint(dir.checkpoint_dir(), model, optimizer, schedule, progress, options.keep_checkpoints);
   };
@@ -73,7 +76,7 @@ TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Modu
                   {"epoch", at.epoch + double(b) / double(per_epoch)},
                   {"step_time_s", step_seconds}};
       record.update(outcome.record);
-      dir.append_metrics(record);
+      if (lead) dir.append_metrics(record);
       bar.advance(group);
       bar.set_postfix("loss " + std::to_string(outcome.loss).substr(0, 6));
       const bool epoch_end = b == per_epoch || at.global_step == plan.max_steps;
@@ -94,7 +97,7 @@ TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Modu
         throw non_finite_in_run(NonFiniteError("the evaluation's " + key + " is " + std::to_string(value.get<double>())),
                                 dir.checkpoint_dir(), at.epoch + 1, at.global_step);
     at.eval_time += seconds_since(t0);
-    dir.append_metrics(record);
+    if (lead) dir.append_metrics(record);
     TrainingProgress next = at;
     next.epoch = at.epoch + 1;
     next.next_batch = 0;

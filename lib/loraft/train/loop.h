@@ -5,11 +5,13 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <memory>
 #include <string>
 
 #include <torch/torch.h>
 
 #include "loraft/core/error.h"
+#include "loraft/dist/process_group.h"
 #include "loraft/io/json.h"
 #include "loraft/optim/adamw.h"
 #include "loraft/optim/schedule.h"
@@ -28,6 +30,10 @@ struct RunOptions {
   /// Stop (throw TrainingInterrupted) right after this optimizer step and its checkpoint, as
   /// if the process had been killed there; 0 disables. For testing resume.
   std::int64_t interrupt_after_steps = 0;
+  /// The ranks of a data-parallel run (none: one process). Rank 0 alone writes the run folder
+  /// (records, checkpoints, summary, final/) and shows progress; every rank reads the
+  /// checkpoint it resumes from, so the runs folder must be one that all ranks see.
+  std::shared_ptr<dist::ProcessGroup> group;
 };
 
 /// Raised when RunOptions::interrupt_after_steps is reached.
@@ -50,8 +56,9 @@ NonFiniteError non_finite_in_run(const NonFiniteError& e, const std::filesystem:
 /// The outcome of a run (Trainer::run(), Pretrainer::run()).
 struct RunResult {
   std::filesystem::path run_dir;  ///< the run folder
-  io::Json summary;               ///< summary.json's content
+  io::Json summary;               ///< summary.json's content (on rank 0 of a data-parallel run)
   bool reused = false;            ///< the run had already finished: nothing was trained
+  bool lead = true;               ///< false on the other ranks of a data-parallel run
 };
 
 /// What one optimizer step of a task did, for the loop's step record and bookkeeping.

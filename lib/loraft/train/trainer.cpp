@@ -44,6 +44,27 @@ Method parse_method(const std::string& name) {
   throw ConfigError("unknown method \"" + name + "\"", "method", "full, lora or loraplus");
 }
 
+const char* to_string(DropoutSeeding seeding) {
+  return seeding == DropoutSeeding::per_batch ? "per_batch" : "stream";
+}
+
+DropoutSeeding parse_dropout_seeding(const std::string& name, const std::string& where) {
+  if (name == "stream") return DropoutSeeding::stream;
+  if (name == "per_batch") return DropoutSeeding::per_batch;
+  throw ConfigError("unknown dropout seeding \"" + name + "\"", where, "stream or per_batch");
+}
+
+std::uint64_t micro_batch_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t position) {
+  // SplitMix64's finaliser (Steele, Lea and Flood 2014), chained over the three numbers.
+  auto mix = [](std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  return mix(mix(mix(seed) ^ static_cast<std::uint64_t>(epoch)) ^ static_cast<std::uint64_t>(position));
+}
+
 Json TrainConfig::to_json() const { return io::settings_to_json(*this); }
 
 TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
@@ -87,18 +108,28 @@ StepResult train_step(model::DistilBertForSequenceClassification& model, optim::
                                    : optimizer.parameters().front().device();
   StepResult r;
   for (const data::Batch& batch : micro_batches) {
+    const std::int64_t rows = batch.labels.size(0);
+    if (rows == 0) continue;  // a rank's empty part of a short last batch
+    if (options.dropout_seed) torch::manual_seed(micro_batch_seed(*options.dropout_seed, batch.epoch, batch.position));
     torch::Tensor loss;
     {
       AutocastGuard autocast(options.autocast, device);
       torch::Tensor logits =
           model->forward(batch.input_ids.to(device), batch.attention_mask.to(device));
       // DistilBertForSequenceClassification.forward, single_label_classification:
-      // CrossEntropyLoss() (computed in float32 also under autocast).
-      loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32),
-                                                  batch.labels.to(device));
+      // CrossEntropyLoss() (computed in float32 also under autocast). A rank's part of a
+      // batch: its share of the whole batch's mean.
+      if (batch.whole_rows > rows)
+        loss = torch::nn::functional::cross_entropy(
+                   logits.to(torch::kFloat32), batch.labels.to(device),
+                   torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum)) /
+               static_cast<double>(batch.whole_rows);
+      else
+        loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), batch.labels.to(device));
     }
     const double value = loss.item<double>();
-    if (!std::isfinite(value)) {
+    // With several ranks a non-finite loss is found after the collective, by all of them.
+    if (!std::isfinite(value) && options.group == nullptr) {
       optimizer.zero_grad();
       throw NonFiniteError("the loss is " + std::to_string(value));
     }
@@ -108,6 +139,18 @@ StepResult train_step(model::DistilBertForSequenceClassification& model, optim::
     torch::Tensor scaled = loss / static_cast<double>(options.accumulation_steps);
     if (options.scaler != nullptr) scaled = options.scaler->scale_loss(scaled);
     scaled.backward();
+  }
+  if (options.group != nullptr) {
+    std::vector<double> loss{r.loss};
+    const data::Batch& first = micro_batches.front();
+    dist::all_reduce_gradients(*options.group, optimizer.parameters(), loss,
+                               "the gradient sum of the step from row " + std::to_string(first.position) +
+                                   " of epoch " + std::to_string(first.epoch + 1));
+    r.loss = loss[0];
+    if (!std::isfinite(r.loss)) {
+      optimizer.zero_grad();
+      throw NonFiniteError("the loss is " + std::to_string(r.loss));
+    }
   }
   const UpdateResult u = optimizer_update(optimizer, options.max_grad_norm, options.scaler);
   r.grad_norm = u.grad_norm;
@@ -141,7 +184,7 @@ UpdateResult optimizer_update(optim::AdamW& optimizer, double max_grad_norm,
 
 EvalResult evaluate(model::DistilBertForSequenceClassification& model, const data::TokenRows& rows,
                     std::int64_t batch_size, data::Padding padding, std::int64_t max_length,
-                    const torch::Device& device, Autocast autocast) {
+                    const torch::Device& device, Autocast autocast, dist::ProcessGroup* group) {
   const bool was_training = model->is_training();
   model->eval();
   torch::NoGradGuard no_grad;
@@ -156,7 +199,8 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
   std::vector<bool> seen(classes, false);
   double loss_sum = 0.0;
   std::int64_t correct = 0;
-  for (std::int64_t b = 0; b < batches.num_batches(); ++b) {
+  const std::int64_t stride = group != nullptr ? group->size() : 1;
+  for (std::int64_t b = group != nullptr ? group->rank() : 0; b < batches.num_batches(); b += stride) {
     data::Batch batch = batches.batch(0, b);
     torch::Tensor logits;
     {
@@ -186,6 +230,23 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
     }
   }
   if (was_training) model->train();
+  if (group != nullptr) {
+    // [loss_sum, correct, tp, fp, fn, seen] summed over the ranks, in float64 (exact counts).
+    std::vector<double> sums{loss_sum, static_cast<double>(correct)};
+    for (const auto* v : {&tp, &fp, &fn}) sums.insert(sums.end(), v->begin(), v->end());
+    for (std::int64_t c = 0; c < classes; ++c) sums.push_back(seen[c] ? 1.0 : 0.0);
+    torch::Tensor t = torch::tensor(sums, torch::kFloat64);
+    group->all_reduce_sum(t, "the evaluation's sums");
+    const auto a = t.accessor<double, 1>();
+    loss_sum = a[0];
+    correct = static_cast<std::int64_t>(a[1]);
+    for (std::int64_t c = 0; c < classes; ++c) {
+      tp[c] = static_cast<std::int64_t>(a[2 + c]);
+      fp[c] = static_cast<std::int64_t>(a[2 + classes + c]);
+      fn[c] = static_cast<std::int64_t>(a[2 + 2 * classes + c]);
+      seen[c] = a[2 + 3 * classes + c] > 0;
+    }
+  }
   EvalResult r;
   r.examples = rows.size();
   if (r.examples == 0) return r;
@@ -215,13 +276,21 @@ class FineTuningTask : public TrainingTask {
  public:
   FineTuningTask(model::DistilBertForSequenceClassification& model, optim::AdamW& optimizer,
                  const data::Batcher& batches, const data::TokenRows& eval, const TrainConfig& config,
-                 const torch::Device& device)
-      : model_(model), optimizer_(optimizer), batches_(batches), eval_(eval), config_(config), device_(device) {
+                 const torch::Device& device, dist::ProcessGroup* group)
+      : model_(model),
+        optimizer_(optimizer),
+        batches_(batches),
+        eval_(eval),
+        config_(config),
+        device_(device),
+        group_(group) {
     if (config.autocast == Autocast::fp16) scaler_.emplace();
     options_.max_grad_norm = config.max_grad_norm;
     options_.accumulation_steps = config.gradient_accumulation_steps;
     options_.autocast = config.autocast;
     options_.scaler = scaler_ ? &*scaler_ : nullptr;
+    options_.group = group_;
+    if (config.dropout_seeding == DropoutSeeding::per_batch) options_.dropout_seed = config.seed;
   }
 
   std::int64_t batches_per_epoch() const override { return batches_.num_batches(); }
@@ -230,12 +299,14 @@ class FineTuningTask : public TrainingTask {
     StepOutcome out;
     const auto t0 = Clock::now();
     std::vector<data::Batch> micro_batches;
-    for (std::int64_t i = 0; i < count; ++i) micro_batches.push_back(batches_.batch(epoch, first + i));
+    for (std::int64_t i = 0; i < count; ++i)
+      micro_batches.push_back(group_ != nullptr ? batches_.part(epoch, first + i, group_->rank(), group_->size())
+                                                : batches_.batch(epoch, first + i));
     out.data_seconds = seconds_since(t0);
     Json lrs = Json::array();
     for (const auto& g : optimizer_.groups()) lrs.push_back(g.lr);
     const StepResult r = train_step(model_, optimizer_, micro_batches, options_);
-    for (const auto& mb : micro_batches) out.examples += mb.labels.size(0);
+    for (const auto& mb : micro_batches) out.examples += group_ != nullptr ? mb.whole_rows : mb.labels.size(0);
     out.loss = r.loss;
     out.skipped = r.skipped;
     out.record = Json{{"loss", r.loss}, {"grad_norm", r.grad_norm}, {"lr", lrs}};
@@ -248,7 +319,7 @@ class FineTuningTask : public TrainingTask {
 
   Json evaluate(std::int64_t epoch) override {
     const EvalResult ev = train::evaluate(model_, eval_, config_.eval_batch_size, config_.padding,
-                                          config_.max_length, device_, config_.autocast);
+                                          config_.max_length, device_, config_.autocast, group_);
     log_info("epoch " + std::to_string(epoch + 1) + ": eval loss " + std::to_string(ev.loss) + ", accuracy " +
              std::to_string(ev.accuracy));
     return Json{{"eval_loss", ev.loss},
@@ -274,6 +345,7 @@ class FineTuningTask : public TrainingTask {
   const data::TokenRows& eval_;
   const TrainConfig& config_;
   torch::Device device_;
+  dist::ProcessGroup* group_;
   std::optional<optim::GradScaler> scaler_;
   StepOptions options_;
 };
@@ -318,11 +390,26 @@ Json Trainer::run_config() const {
 }
 
 RunResult Trainer::run() {
+  dist::ProcessGroup* group = options_.group.get();
+  if (group != nullptr && group->size() > 1 && config_.dropout_seeding != DropoutSeeding::per_batch)
+    throw ConfigError("data-parallel training with dropout_seeding stream", "TrainConfig.dropout_seeding",
+                      "per_batch (--dropout-seeding per_batch), so that dropout does not depend on the ranks");
+  // Rank 0 makes the folder first; a rank whose configuration, model or data differ stops
+  // here, before anything trains.
+  if (group != nullptr && !group->lead()) group->barrier("creating the run folder");
   RunDirectory dir(options_.runs_dir, run_config());
-  const RunLock lock(dir);  // another process on this run: wait, then reuse or resume its work
-  if (auto done = dir.summary()) return {dir.path(), *done, true};
+  if (group != nullptr && group->lead()) group->barrier("creating the run folder");
+  if (group != nullptr) group->check_agreement("the run configuration's hash", dir.hash());
+  std::optional<RunLock> lock;  // another process on this run: wait, then reuse or resume its work
+  if (group == nullptr || group->lead()) lock.emplace(dir);
+  std::optional<Json> done = dir.summary();
+  if (group != nullptr) group->check_agreement("whether the run has finished", done ? "finished" : "not finished");
+  if (done) return {dir.path(), *done, true, group == nullptr || group->lead()};
   ensure_threads_configured();
-  const torch::Device device = available_device(config_.device);
+  torch::Device device = available_device(config_.device);
+  // Data parallel on GPUs: each rank on its own (LOCAL_RANK), whatever index the shared
+  // configuration names.
+  if (group != nullptr && device.is_cuda()) device = group->device();
 
   auto groups = prepare_model(model_, config_);
   model_->to(device);
@@ -349,13 +436,17 @@ RunResult Trainer::run() {
   const std::int64_t total = model::count_parameters(*model_);
   log_info(std::string("run ") + dir.hash() + ": " + to_string(config_.method) + ", " +
            std::to_string(trainable) + " of " + std::to_string(total) + " parameters train, " +
-           std::to_string(plan.max_steps) + " steps; record in " + dir.path().string());
+           std::to_string(plan.max_steps) + " steps" +
+           (group != nullptr ? " on " + std::to_string(group->size()) + " ranks (" + group->backend() + ")" : "") +
+           "; record in " + dir.path().string());
 
-  FineTuningTask task(model_, optimizer, batches, eval_, config_, device);
+  FineTuningTask task(model_, optimizer, batches, eval_, config_, device, group);
   const TrainingProgress at = run_loop(task, dir, *model_, optimizer, schedule, plan, options_);
+  if (group != nullptr && !group->lead()) return {dir.path(), Json{{"rank", group->rank()}}, false, false};
 
   Json summary = loop_summary(dir, at, config_.device);
   summary["method"] = to_string(config_.method);
+  if (group != nullptr) summary["world_size"] = group->size();
   summary["train_examples"] = at.examples;
   summary["train_samples_per_s"] = at.train_time > 0 ? double(at.examples) / at.train_time : 0.0;
   summary["trainable_parameters"] = trainable;

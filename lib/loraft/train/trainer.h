@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,7 @@
 #include "loraft/core/error.h"
 #include "loraft/core/system.h"
 #include "loraft/data/batcher.h"
+#include "loraft/dist/process_group.h"
 #include "loraft/io/json.h"
 #include "loraft/io/settings.h"
 #include "loraft/model/distilbert.h"
@@ -39,6 +41,26 @@ const char* to_string(Method method);
 /// The Method called `name`; ConfigError otherwise.
 Method parse_method(const std::string& name);
 
+/// Where dropout's random numbers come from.
+enum class DropoutSeeding {
+  /// One generator seeded once with the run's seed and drawn from in step order, as the
+  /// Hugging Face Trainer does (one process only).
+  stream,
+  /// Reseeded before each micro-batch from (seed, epoch, position of the micro-batch's first
+  /// row in the epoch's order): a micro-batch's masks do not depend on how many ranks there
+  /// are or where the run resumed. Needed by data-parallel runs.
+  per_batch,
+};
+
+/// "stream" or "per_batch".
+const char* to_string(DropoutSeeding seeding);
+/// The DropoutSeeding called `name`; ConfigError naming `where` otherwise.
+DropoutSeeding parse_dropout_seeding(const std::string& name, const std::string& where);
+
+/// The seed DropoutSeeding::per_batch gives the micro-batch whose first row stands at
+/// `position` of epoch `epoch`'s order (SplitMix64 over the three numbers).
+std::uint64_t micro_batch_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t position);
+
 }  // namespace loraft::train
 
 namespace loraft::io {
@@ -60,6 +82,14 @@ struct EnumNames<optim::LoraPlusDecay> {
   static const char* to_string(optim::LoraPlusDecay d) { return optim::to_string(d); }  ///< its name
   static optim::LoraPlusDecay parse(const std::string& name, const std::string& where) {
     return optim::parse_loraplus_decay(name, where);
+  }  ///< by name
+};
+/// DropoutSeeding by name in settings.
+template <>
+struct EnumNames<train::DropoutSeeding> {
+  static const char* to_string(train::DropoutSeeding d) { return train::to_string(d); }  ///< its name
+  static train::DropoutSeeding parse(const std::string& name, const std::string& where) {
+    return train::parse_dropout_seeding(name, where);
   }  ///< by name
 };
 /// Autocast by name in settings.
@@ -98,6 +128,7 @@ struct TrainConfig {
   std::int64_t max_length = 128;                 ///< tokens per row (cache and padding)
   std::string device = "cpu";                    ///< "cpu", "cuda", "cuda:1"
   Autocast autocast = Autocast::none;            ///< mixed precision of the forward passes
+  DropoutSeeding dropout_seeding = DropoutSeeding::stream;  ///< see DropoutSeeding
 
   /// Every field, declared once (io/settings.h): JSON key, member, flag and help, rule. The
   /// LoRA fields apply to lora and loraplus, the LoRA+ ones to loraplus; the others are
@@ -138,6 +169,12 @@ struct TrainConfig {
     v(setting("device", c.device).flag("device", "cpu, cuda or cuda:N"));
     v(setting("autocast", c.autocast)
           .flag("autocast", "mixed precision of the forward passes: none, bf16 (CPU or CUDA) or fp16 (CUDA, loss scaling)"));
+    // Recorded only when not the default, so that earlier runs keep their folders' names.
+    v(setting("dropout_seeding", c.dropout_seeding)
+          .flag("dropout-seeding",
+                "stream (one generator, as the HF Trainer) or per_batch (one seed per micro-batch: needed by "
+                "data-parallel runs)")
+          .only_if(c.dropout_seeding != DropoutSeeding::stream, io::Absent::omitted));
   }
 
   /// Plain JSON of every field (for run records and the run folder's hash).
@@ -159,10 +196,13 @@ struct EvalResult {
 };
 
 /// Evaluates `model` (in eval mode, without gradients, under `autocast` as the Trainer's
-/// prediction_step) on every row of `rows`.
+/// prediction_step) on every row of `rows`. With a `group` of several ranks each evaluates
+/// every size()-th batch from its rank on, and the sums are added across ranks: every rank
+/// returns the result of the whole data set.
 EvalResult evaluate(model::DistilBertForSequenceClassification& model, const data::TokenRows& rows,
                     std::int64_t batch_size, data::Padding padding, std::int64_t max_length,
-                    const torch::Device& device = torch::kCPU, Autocast autocast = Autocast::none);
+                    const torch::Device& device = torch::kCPU, Autocast autocast = Autocast::none,
+                    dist::ProcessGroup* group = nullptr);
 
 /// Prepares `model` for `config.method` (LoRA injection for lora/loraplus, seeded from
 /// config.seed; every parameter trainable for full) and returns the optimizer's parameter
@@ -179,6 +219,12 @@ struct StepOptions {
   std::int64_t accumulation_steps = 1;
   Autocast autocast = Autocast::none;     ///< precision of the forward passes
   optim::GradScaler* scaler = nullptr;    ///< loss scaling (fp16), or none
+  /// DropoutSeeding::per_batch: reseed before each micro-batch with micro_batch_seed(*this,
+  /// its epoch, its position); none: the generator runs on.
+  std::optional<std::uint64_t> dropout_seed;
+  /// Data-parallel ranks, each holding its part of every micro-batch (Batcher::part); their
+  /// gradients and losses are summed before the update. None: one process.
+  dist::ProcessGroup* group = nullptr;
 };
 
 /// What one optimizer step measured.
@@ -207,6 +253,11 @@ UpdateResult optimizer_update(optim::AdamW& optimizer, double max_grad_norm,
 /// current mode, mean cross-entropy in float32, backward of loss / accumulation_steps (times
 /// the loss scale with a scaler); then optimizer_update(). The caller sets the learning rate
 /// first (see apply_schedule()). NonFiniteError (before any update) if a loss is not finite.
+///
+/// Data parallel (options.group): a micro-batch that is one rank's part of a whole batch
+/// contributes its summed cross-entropy / the whole batch's rows, so that the gradients summed
+/// across ranks are those of the whole batch's mean; the losses are summed with them, in the
+/// same collective, and every rank then takes the same update (or throws the same error).
 StepResult train_step(model::DistilBertForSequenceClassification& model, optim::AdamW& optimizer,
                       const std::vector<data::Batch>& micro_batches, const StepOptions& options);
 
