@@ -13,12 +13,12 @@ using io::Json;
 namespace fs = std::filesystem;
 
 testing::ProcessResult pretrain(const testing::ScratchDir& dir, const std::string& corpus_file,
-                                const std::vector<std::string>& extra = {}) {
+                                const std::vector<std::string>& extra = {}, const std::string& validation = "5") {
   std::vector<std::string> args{testing::program("loraft-pretrain").string(), "--corpus",
        "ag_news:" + testing::data_file("samples/ag_news/" + corpus_file).string(), "--vocab",
        testing::data_file("vocab/bert-base-uncased/vocab.txt").string(), "--layers", "1", "--dim",
        "32", "--heads", "2", "--hidden-dim", "64", "--max-steps", "12", "--batch-size", "8",
-       "--validation-percent", "5", "--lr", "1e-3", "--out", (dir / "out").string(), "--dtype",
+       "--validation-percent", validation, "--lr", "1e-3", "--out", (dir / "out").string(), "--dtype",
        "float16", "--runs-dir", (dir / "runs").string(), "--cache-dir", (dir / "cache").string(),
        "--threads", "1"};
   args.insert(args.end(), extra.begin(), extra.end());
@@ -72,6 +72,37 @@ TEST(LoraftPretrain, TestSplitIsRefused) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("test"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+// A JSON-lines corpus needs its text and nothing else: no `label` key.
+TEST(LoraftPretrain, JsonLinesCorpusNeedsNoLabels) {
+  testing::ScratchDir dir;
+  std::string lines;
+  for (int i = 0; i < 200; ++i)
+    lines += "{\"text\": \"line " + std::to_string(i) + " of a small corpus about films and news\"}\n";
+  testing::write_text(dir / "corpus.jsonl", lines);
+  std::vector<std::string> args{testing::program("loraft-pretrain").string(), "--corpus",
+                                "jsonl:" + (dir / "corpus.jsonl").string(), "--vocab",
+                                testing::data_file("vocab/bert-base-uncased/vocab.txt").string(), "--layers", "1",
+                                "--dim", "32", "--heads", "2", "--hidden-dim", "64", "--max-steps", "2",
+                                "--batch-size", "4", "--block-size", "32", "--validation-percent", "10",
+                                "--out", (dir / "out").string(), "--runs-dir", (dir / "runs").string(),
+                                "--cache-dir", (dir / "cache").string(), "--threads", "1"};
+  auto r = testing::run_process(args);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::exists(dir / "out" / "model.safetensors"));
+}
+
+// No held-out text (0%, or a share that rounds to no row): nothing to measure perplexity on,
+// refused before training instead of reporting a perplexity of 1.
+TEST(LoraftPretrain, NoHeldOutTextIsRefused) {
+  testing::ScratchDir dir;
+  for (const char* percent : {"0", "0.01"}) {
+    auto r = pretrain(dir, "train.csv", {}, percent);
+    EXPECT_EQ(r.exit_code, 2) << percent << ": " << r.err;
+    EXPECT_NE(r.err.find("no held-out blocks"), std::string::npos) << r.err;
+    EXPECT_FALSE(fs::exists(dir / "out"));
+  }
 }
 
 }  // namespace

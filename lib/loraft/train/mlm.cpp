@@ -155,7 +155,9 @@ void check_not_test_split(const std::string& dataset_name, const std::string& wh
 MlmSource prepare_mlm_source(const std::string& spec, const text::BertTokenizer& tokenizer,
                              const std::filesystem::path& cache_folder, const MlmDataOptions& options,
                              const std::string& where) {
-  auto dataset = data::read_dataset(data::parse_dataset_spec(spec, where));
+  data::DatasetSpec source = data::parse_dataset_spec(spec, where);
+  source.table.label_column.clear();  // a corpus needs text only: no label column is asked for
+  auto dataset = data::read_dataset(source);
   check_not_test_split(dataset.name, where + " " + spec);
   // run_mlm's tokenize_function: tokenizer(texts, return_special_tokens_mask=True), whole.
   data::TokenCacheOptions cache;

@@ -53,6 +53,10 @@ Pretrainer::Pretrainer(model::DistilBertForMaskedLM model, const MlmBlocks& trai
       options_(std::move(options)) {
   config_.validate();
   if (train_.size() == 0) throw ConfigError("no training blocks", "Pretrainer", "at least one block");
+  // Without held-out text every evaluation would report a perplexity of 1 measured on nothing.
+  if (heldout_.size() == 0)
+    throw ConfigError("no held-out blocks to measure perplexity on", "Pretrainer (--validation-percent)",
+                      "a validation share that leaves at least one block");
   if (train_.block_size > model_->config.max_position_embeddings)
     throw ConfigError("blocks of " + std::to_string(train_.block_size) +
                           " tokens exceed the model's max_position_embeddings",
