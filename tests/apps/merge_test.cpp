@@ -1,6 +1,7 @@
 // loraft-merge against PEFT's merge_and_unload() + save_pretrained() (fixture lora/merged).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <set>
 
 #include "loraft/core/hash.h"
@@ -75,6 +76,43 @@ TEST(LoraftMerge, MissingAdapterIsOneLineAndStatusTwo) {
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("loraft-merge: error:"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir / "out" / "model.safetensors"));
+}
+
+// A copy of `folder` in `to` whose weights file has a NaN in its first floating tensor.
+std::filesystem::path with_nan(const std::filesystem::path& folder, const std::filesystem::path& to,
+                               const std::string& weights) {
+  std::filesystem::create_directories(to);
+  for (const auto& f : std::filesystem::directory_iterator(folder))
+    if (f.is_regular_file()) std::filesystem::copy(f.path(), to / f.path().filename());
+  io::SafetensorsFile file(folder / weights);
+  io::NamedTensors tensors;
+  bool poisoned = false;
+  for (const auto& name : file.names()) {
+    at::Tensor t = file.tensor(name).clone();
+    if (!poisoned && t.is_floating_point()) {
+      t.view({-1})[0] = std::nan("");
+      poisoned = true;
+    }
+    tensors.emplace_back(name, t);
+  }
+  std::filesystem::remove(to / weights);
+  io::save_safetensors(to / weights, tensors);
+  return to;
+}
+
+// Weights with a NaN, in the model or in the adapter: refused naming the file, nothing written.
+TEST(LoraftMerge, NonFiniteWeightsAreRefused) {
+  testing::ScratchDir dir;
+  const auto model = with_nan(testing::fixture("distilbert-tiny"), dir / "model", "model.safetensors");
+  const auto adapter = with_nan(testing::fixture("lora/adapter"), dir / "adapter", "adapter_model.safetensors");
+  for (const auto& [m, a] : {std::pair{model, testing::fixture("lora/adapter")},
+                             std::pair{testing::fixture("distilbert-tiny"), adapter}}) {
+    auto r = testing::run_process({testing::program("loraft-merge").string(), "--model", m.string(), "--adapter",
+                                   a.string(), "--output", (dir / "out").string()});
+    EXPECT_EQ(r.exit_code, 2) << r.err;
+    EXPECT_NE(r.err.find("holds NaN or infinite values"), std::string::npos) << r.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "out"));
+  }
 }
 
 }  // namespace

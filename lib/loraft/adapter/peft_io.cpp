@@ -123,7 +123,7 @@ LoraConfig load_adapter(const fs::path& dir, torch::nn::Module& model) {
     throw FormatError(msg.str(), weights.string(), "PEFT keys for this model and config");
   }
   torch::NoGradGuard no_grad;
-  for (auto& [key, t] : expected) t.copy_(file.tensor(key).to(t.dtype()));
+  for (auto& [key, t] : expected) t.copy_(file.finite_tensor(key).to(t.dtype()));
   return config;
 }
 

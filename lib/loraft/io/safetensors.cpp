@@ -417,6 +417,13 @@ at::Tensor SafetensorsFile::tensor(const std::string& name) const {
   return is_bool ? out.ne(0) : out;
 }
 
+at::Tensor SafetensorsFile::finite_tensor(const std::string& name) const {
+  at::Tensor t = tensor(name);
+  if (t.is_floating_point() && !t.isfinite().all().item<bool>())
+    throw FormatError("tensor \"" + name + "\" holds NaN or infinite values", path_.string(), "finite weights");
+  return t;
+}
+
 // ----- writer -------------------------------------------------------------------------------
 
 std::string safetensors_header(std::vector<TensorBytes>& tensors, const Metadata& metadata) {

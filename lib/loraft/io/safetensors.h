@@ -111,6 +111,9 @@ class SafetensorsFile {
   std::string_view bytes(const std::string& name) const;
   /// A CPU tensor with the file's dtype and shape, copied out of the mapping.
   at::Tensor tensor(const std::string& name) const;
+  /// tensor(), and a FormatError naming the file and the tensor if it is floating point and
+  /// holds a NaN or an infinity: for weights, which are never meant to.
+  at::Tensor finite_tensor(const std::string& name) const;
 
  private:
   std::filesystem::path path_;

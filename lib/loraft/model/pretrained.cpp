@@ -204,7 +204,7 @@ LoadReport load_weights(torch::nn::Module& model, const fs::path& file,
   for (auto& [name, tensor] : expected) {
     auto it = model_to_file.find(name);
     if (it == model_to_file.end()) continue;
-    tensor.copy_(weights.tensor(it->second).to(tensor.scalar_type()));
+    tensor.copy_(weights.finite_tensor(it->second).to(tensor.scalar_type()));
   }
   return report;
 }
