@@ -54,7 +54,7 @@ fi
 # shellcheck disable=SC2206
 packages+=(${LORAFT_EXTRA_PACKAGES:-})
 if [[ "${1:-}" == "--tex" ]]; then
-  packages+=(latexmk texlive-latex-base texlive-latex-recommended)
+  packages+=(latexmk texlive-latex-base texlive-latex-recommended lmodern)
   shift
 fi
 

@@ -13,6 +13,7 @@
 #include "loraft/core/error.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
+#include "loraft/paper/claims.h"
 #include "loraft/paper/profile.h"
 #include "loraft/paper/table.h"
 #include "loraft/paper/update_rank.h"
@@ -35,10 +36,17 @@ Csv read_csv(const fs::path& path) {
   EXPECT_TRUE(in) << path;
   Csv csv;
   std::string line;
+  // RFC 4180 cells: a quoted cell may hold commas, and "" stands for one quote.
   auto split = [](const std::string& l) {
-    std::vector<std::string> cells;
-    std::stringstream s(l);
-    for (std::string c; std::getline(s, c, ',');) cells.push_back(c);
+    std::vector<std::string> cells(1);
+    bool quoted = false;
+    for (std::size_t i = 0; i < l.size(); ++i) {
+      const char c = l[i];
+      if (quoted && c == '"' && i + 1 < l.size() && l[i + 1] == '"') cells.back() += '"', ++i;
+      else if (c == '"') quoted = !quoted;
+      else if (c == ',' && !quoted) cells.emplace_back();
+      else cells.back() += c;
+    }
     return cells;
   };
   std::getline(in, line);
@@ -67,6 +75,35 @@ TEST(Table, CsvQuotesOnlyWhatNeedsItAndRefusesRaggedRows) {
   EXPECT_THROW(t.add({"only one"}), loraft::ConfigError);
   EXPECT_EQ(loraft::paper::cell(4336770.0), "4.33677e+06");
   EXPECT_EQ(loraft::paper::cell(std::nan("")), "nan");
+}
+
+// The verdict rule on hand-made intervals: the whole interval on the claim's side holds, none
+// of it does not hold, straddling is inconclusive.
+TEST(Claims, VerdictFollowsTheIntervalAndTheThreshold) {
+  using loraft::paper::Claim;
+  using loraft::paper::Rule;
+  using loraft::paper::Verdict;
+  auto verdict = [](Rule rule, double threshold, double lo, double hi) {
+    Claim c;
+    c.rule = rule;
+    c.threshold = threshold;
+    c.value.n = 3;
+    c.value.mean = (lo + hi) / 2;
+    c.value.ci_low = lo;
+    c.value.ci_high = hi;
+    return c.verdict();
+  };
+  EXPECT_EQ(verdict(Rule::below, 1.0, 0.6, 0.9), Verdict::holds);
+  EXPECT_EQ(verdict(Rule::below, 1.0, 1.0, 1.2), Verdict::does_not_hold);
+  EXPECT_EQ(verdict(Rule::below, 1.0, 0.9, 1.1), Verdict::inconclusive);
+  EXPECT_EQ(verdict(Rule::above, 0.5, 0.6, 0.7), Verdict::holds);
+  EXPECT_EQ(verdict(Rule::above, 0.5, 0.2, 0.5), Verdict::does_not_hold);
+  EXPECT_EQ(verdict(Rule::above, 0.5, 0.4, 0.6), Verdict::inconclusive);
+  EXPECT_EQ(verdict(Rule::within, 0.01, -0.005, 0.009), Verdict::holds);
+  EXPECT_EQ(verdict(Rule::within, 0.01, 0.02, 0.05), Verdict::does_not_hold);
+  EXPECT_EQ(verdict(Rule::within, 0.01, -0.05, -0.02), Verdict::does_not_hold);
+  EXPECT_EQ(verdict(Rule::within, 0.01, -0.02, 0.0), Verdict::inconclusive);
+  EXPECT_EQ(verdict(Rule::within, 0.01, 0.004, 0.004), Verdict::holds) << "one seed: the value itself";
 }
 
 TEST(Profile, ResolvesPathsAndTheSweep) {
@@ -155,7 +192,7 @@ TEST(UpdateRank, FullUpdateOfAModelWithItselfIsZero) {
 const std::vector<std::string> kPrograms{"table1_setup",        "fig1_imdb",           "fig2_agnews",
                                          "fig6_loraplus",       "table2_results",      "fig3_sweep_accuracy",
                                          "fig4_sweep_time",     "fig5_sweep_tradeoff", "fig7_loraplus_ratio",
-                                         "fig8_update_rank"};
+                                         "fig8_update_rank",    "table3_claims"};
 
 // Every output a manifest lists exists; every row of <program>.csv is the run it names, as
 // that run's folder records it.
@@ -240,11 +277,14 @@ void check_shards(const fs::path& unsharded) {
     const Csv want = read_csv(file.path()), got = read_csv(merged.path() / "results" / file.path().filename());
     ASSERT_EQ(got.columns, want.columns);
     ASSERT_EQ(got.rows.size(), want.rows.size());
-    for (std::size_t i = 0; i < want.rows.size(); ++i)
+    for (std::size_t i = 0; i < want.rows.size(); ++i) {
+      // Table 3's claims about time are measured times too.
+      if (want.rows[i].count("quantity") && want.rows[i].at("quantity").find("time") != std::string::npos) continue;
       for (const auto& c : want.columns) {
         if (c.find("time") != std::string::npos || c.find("rss") != std::string::npos) continue;
         EXPECT_EQ(got.rows[i].at(c), want.rows[i].at(c)) << "row " << i << ", " << c;
       }
+    }
     ++compared;
   }
   EXPECT_GE(compared, 20u);
@@ -290,6 +330,32 @@ TEST(Paper, SmokeProfileMakesEveryFigureAndTableFromItsRuns) {
   ASSERT_EQ(again.exit_code, 0) << again.err;
   for (const auto& run : loraft::io::read_json(out / "results/fig1_imdb.manifest.json").at("runs"))
     EXPECT_TRUE(run.at("reused").get<bool>());
+
+  // Table 3: every verdict follows its rule from the interval in the same row, and the
+  // quantities are those of the runs (one seed: differences and ratios of table 2's means).
+  const Csv claims = read_csv(out / "results/table3_claims_verdicts.csv");
+  std::map<std::string, std::map<std::string, std::string>> by_id;
+  for (const auto& row : claims.rows) {
+    by_id[row.at("id")] = row;
+    const std::string rule = row.at("rule");
+    const double lo = num(row, "lo"), hi = num(row, "hi");
+    const double t = std::stod(rule.substr(rule.find_first_of("0123456789")));
+    std::string want;
+    if (rule.rfind("<", 0) == 0) want = hi < t ? "holds" : lo >= t ? "does not hold" : "inconclusive";
+    else if (rule.rfind(">", 0) == 0) want = lo > t ? "holds" : hi <= t ? "does not hold" : "inconclusive";
+    else want = lo >= -t && hi <= t ? "holds" : (hi < -t || lo > t) ? "does not hold" : "inconclusive";
+    EXPECT_EQ(row.at("verdict"), want) << row.at("id");
+  }
+  EXPECT_EQ(by_id.size(), 10u) << "8 claims of the report and 2 of the sweep";
+  std::map<std::string, std::map<std::string, std::string>> table2;
+  for (const auto& row : read_csv(out / "results/table2_results_final.csv").rows) table2[row.at("data") + "/" + row.at("label")] = row;
+  EXPECT_NEAR(num(by_id.at("ImdbAccuracy"), "mean"),
+              num(table2.at("imdb/full"), "acc_mean") - num(table2.at("imdb/LoRA"), "acc_mean"), 1e-6);
+  EXPECT_NEAR(num(by_id.at("AgAccuracy"), "mean"),
+              num(table2.at("ag_news/full"), "acc_mean") - num(table2.at("ag_news/LoRA"), "acc_mean"), 1e-6);
+  EXPECT_NEAR(num(by_id.at("Params"), "mean"),
+              num(table2.at("imdb/LoRA"), "trainable") / num(table2.at("imdb/full"), "trainable"), 1e-5);
+  EXPECT_LT(num(by_id.at("Params"), "mean"), 0.5);
 
   check_shards(out.path());
 }
