@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
                            s.plot("F = RESULTS.'/fig4_sweep_time_final.csv'\n"
                                   "set title 'IMDB: training time over the LoRA sweep (profile " + s.profile().name + ", " +
                                   paper::seeds_phrase(s.profile().sweep_seed_list().size()) + ")'\n"
-                                  "set ylabel 'training time (s)'\nset xtics rotate by 30 right\nunset key\nset yrange [0:*]\n"
+                                  "set ylabel 'training time (s, steps x median step)'\nset xtics rotate by 30 right\nunset key\nset yrange [0:*]\n"
                                   "plot F using 'series':'time_mean':xtic(2) with boxes lt 2 notitle, \\\n"
                                   "     " + paper::gnuplot_interval_bars("F", "series", "time") + "\n",
                                   6.5, 3.5);

@@ -64,7 +64,8 @@ int main(int argc, char** argv) {
         for (const auto& row : hyper.rows) tex << paper::tex_escape(row[0]) << " & \\texttt{" << paper::tex_escape(row[1]) << "}\\\\\n";
         tex << "\\hline\n\\end{tabular}\n\\quad\n\\begin{tabular}{llrr}\n\\hline\ndata & method & trainable & all\\\\\n\\hline\n";
         for (const auto& row : counts.rows)
-          tex << paper::data_title(row[0]) << " & " << row[2] << " & " << row[3] << " & " << row[4] << "\\\\\n";
+          tex << paper::data_title(row[0]) << " & " << row[2] << " & " << paper::count_text(std::stod(row[3])) << " & "
+              << paper::count_text(std::stod(row[4])) << "\\\\\n";
         tex << "\\hline\n\\end{tabular}\n";
         s.write_result("table1_setup.tex", tex.str());
       });

@@ -62,11 +62,11 @@ int main(int argc, char** argv) {
             all.add(r);
             // columns: series label n acc_mean acc_lo acc_hi loss_mean loss_lo loss_hi time_mean time_lo time_hi trainable rss_mean
             tex << paper::data_title(data) << " & " << row[1] << " & " << pm(row[3], row[4], row[5], 3) << " & "
-                << pm(row[6], row[7], row[8], 3) << " & " << std::stod(row[9]) << " & " << row[12] << " & "
+                << pm(row[6], row[7], row[8], 3) << " & " << std::stod(row[9]) << " & " << paper::count_text(std::stod(row[12])) << " & "
                 << std::stod(row[13]) << "\\\\\n";
             numbers << "\\newcommand{" << macro("acc", row[1], data) << "}{" << pm(row[3], row[4], row[5], 3) << "}\n"
                     << "\\newcommand{" << macro("time", row[1], data) << "}{" << row[9] << "}\n"
-                    << "\\newcommand{" << macro("params", row[1], data) << "}{" << row[12] << "}\n";
+                    << "\\newcommand{" << macro("params", row[1], data) << "}{" << paper::count_text(std::stod(row[12])) << "}\n";
           }
         }
         tex << "\\hline\n\\end{tabular}\n";

@@ -18,13 +18,6 @@ namespace {
 using namespace loraft;
 using Runs = std::vector<const paper::Run*>;
 
-// Seconds of training robust to a disturbed minute (steps x median step time); runs recorded
-// before that measure existed give their wall total.
-double train_seconds(const paper::Run& r) {
-  const double robust = r.metric("train_time_robust_s");
-  return std::isfinite(robust) && robust > 0 ? robust : r.metric("train_time_s");
-}
-
 double accuracy(const paper::Run& r) { return r.final_metric("eval_accuracy"); }
 
 // f(a[i], b[i]) for the runs of each seed, summarised over the seeds.
@@ -40,7 +33,7 @@ analysis::SeedSummary accuracy_difference(const Runs& a, const Runs& b) {
 }
 
 analysis::SeedSummary time_ratio(const Runs& a, const Runs& b) {
-  return paired(a, b, [](const paper::Run& x, const paper::Run& y) { return train_seconds(x) / train_seconds(y); });
+  return paired(a, b, [](const paper::Run& x, const paper::Run& y) { return x.train_seconds() / y.train_seconds(); });
 }
 
 // \newcommand{\claim<Kind><Id>}{text}

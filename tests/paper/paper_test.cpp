@@ -79,6 +79,17 @@ TEST(Table, CsvQuotesOnlyWhatNeedsItAndRefusesRaggedRows) {
 
 // The verdict rule on hand-made intervals: the whole interval on the claim's side holds, none
 // of it does not hold, straddling is inconclusive.
+TEST(Table, CountsReadAsAReaderTakesThemIn) {
+  using loraft::paper::count_text;
+  EXPECT_EQ(count_text(4336770), "4.34 M");
+  EXPECT_EQ(count_text(25002), "25.0 k");
+  EXPECT_EQ(count_text(2212), "2.21 k");
+  EXPECT_EQ(count_text(860), "860");
+  EXPECT_EQ(count_text(999.6), "1.00 k");
+  EXPECT_EQ(count_text(66955010), "67.0 M");
+  EXPECT_EQ(count_text(125000000), "125 M");
+}
+
 TEST(Claims, VerdictFollowsTheIntervalAndTheThreshold) {
   using loraft::paper::Claim;
   using loraft::paper::Rule;

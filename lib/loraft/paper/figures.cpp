@@ -46,7 +46,7 @@ Table final_table(const Study& study, const std::vector<Arm>& arms, const std::s
     auto runs = study.select(arms[k].label, data);
     auto acc = over_seeds(runs, [](const Run& r) { return r.final_metric("eval_accuracy"); });
     auto loss = over_seeds(runs, [](const Run& r) { return r.final_metric("eval_loss"); });
-    auto time = over_seeds(runs, [](const Run& r) { return r.metric("train_time_s"); });
+    auto time = over_seeds(runs, [](const Run& r) { return r.train_seconds(); });
     auto rss = over_seeds(runs, [](const Run& r) { return r.metric("peak_rss_mib"); });
     t.add({std::to_string(k), arms[k].label, std::to_string(runs.size()), cell(acc.mean), cell(acc.ci_low),
            cell(acc.ci_high), cell(loss.mean), cell(loss.ci_low), cell(loss.ci_high), cell(time.mean),
@@ -99,12 +99,12 @@ void compare_methods(Study& study, const std::string& data, const std::vector<Ar
              "set multiplot layout 2,2 title '" + title + " (profile " + study.profile().name +
              ", " + seeds_phrase(study.profile().seeds.size()) + ")'\n"
              "set xrange [-0.6:" + n + "-0.4]\nunset key\n"
-             "set title '(a) training time'\nset ylabel 'seconds'\nset yrange [0:*]\n"
+             "set title '(a) training time'\nset ylabel 'seconds (steps x median step)'\nset yrange [0:*]\n"
              "plot F using 'series':'time_mean':(column('series')+1):xtic(2) with boxes lc variable notitle, \\\n"
              "     " + gnuplot_interval_bars("F", "series", "time") + "\n"
              "set title '(b) trainable parameters'\nset ylabel 'parameters'\nset logscale y\nset yrange [*:*]\n"
              "plot F using 'series':'trainable':(column('series')+1):xtic(2) with boxes lc variable notitle, \\\n"
-             "     F using 'series':'trainable':(sprintf('%.3g', column('trainable'))) with labels offset 0,0.8 notitle\n"
+             "     F using 'series':'trainable':(column('trainable') >= 1e6 ? sprintf('%#.3g M', column('trainable')/1e6) : column('trainable') >= 1e3 ? sprintf('%#.3g k', column('trainable')/1e3) : sprintf('%d', column('trainable'))) with labels offset 0,0.8 notitle\n"
              "unset logscale y\nset xrange [*:*]\nset offsets 0.15, 0.15, 0, 0\nset xlabel 'epoch'\nset xtics 1\nset key bottom right box\n"
              "set title '(c) evaluation loss'\nset ylabel 'cross-entropy (nats)'\n"
              "plot for [k=0:" + n + "-1] E using 'epoch':(column('series')==k ? column('loss_mean') : NaN):'loss_lo':'loss_hi' "

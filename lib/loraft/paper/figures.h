@@ -26,7 +26,8 @@ std::vector<const Run*> run_seeds(Study& study, const Arm& arm, const std::strin
 Table epoch_table(const Study& study, const std::vector<Arm>& arms, const std::string& data);
 
 /// Per arm, at the end of training: series, label, n (seeds), acc_mean/lo/hi, loss_mean/lo/hi,
-/// time_mean/lo/hi (train_time_s), trainable (parameters), rss_mean (peak_rss_mib).
+/// time_mean/lo/hi (Run::train_seconds: steps x median step time), trainable (parameters),
+/// rss_mean (peak_rss_mib).
 Table final_table(const Study& study, const std::vector<Arm>& arms, const std::string& data);
 
 /// A gnuplot array literal of the arms' labels: `array NAME[n] = ["a", "b"]`.

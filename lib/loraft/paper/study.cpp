@@ -26,6 +26,11 @@ double Run::metric(const std::string& key) const {
   return summary.contains(key) && summary[key].is_number() ? summary[key].get<double>() : std::nan("");
 }
 
+double Run::train_seconds() const {
+  const double robust = metric("train_time_robust_s");
+  return std::isfinite(robust) && robust > 0 ? robust : metric("train_time_s");
+}
+
 analysis::SeedSummary over_seeds(const std::vector<const Run*>& runs,
                                  const std::function<double(const Run&)>& metric) {
   std::vector<double> values;

@@ -64,6 +64,10 @@ struct Run {
   double final_metric(const std::string& key) const;
   /// A number of the summary itself (train_time_s, trainable_parameters, peak_rss_mib, ...).
   double metric(const std::string& key) const;
+  /// Seconds of training that a disturbed minute on a shared machine does not move: steps x
+  /// the median step's time (`train_time_robust_s`); the wall total for runs recorded before
+  /// that measure existed. What the figures and claims plot; the CSVs of runs keep the wall total.
+  double train_seconds() const;
 };
 
 /// The 95% interval over seeds of `metric` for every run in `runs` (analysis::t_interval).

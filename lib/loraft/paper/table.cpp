@@ -1,5 +1,7 @@
 #include "loraft/paper/table.h"
 
+#include <cstdio>
+
 #include <cmath>
 #include <sstream>
 
@@ -43,6 +45,19 @@ std::string cell(double value) {
   s.precision(6);
   s << value;
   return s.str();
+}
+
+std::string count_text(double count) {
+  if (std::isnan(count)) return "nan";
+  static const char* const units[] = {"", " k", " M", " G"};
+  int unit = 0;
+  double v = count;
+  while (std::abs(v) >= 999.5 && unit < 3) v /= 1000.0, ++unit;
+  char buf[32];
+  // 3 significant digits: 4.34, 25.0, 860.
+  const int decimals = unit == 0 ? 0 : std::abs(v) < 9.995 ? 2 : std::abs(v) < 99.95 ? 1 : 0;
+  std::snprintf(buf, sizeof buf, "%.*f%s", decimals, v, units[unit]);
+  return buf;
 }
 
 }  // namespace loraft::paper

@@ -20,4 +20,8 @@ struct Table {
 /// A number as CSV and LaTeX cells show it: up to 6 significant digits, "nan" for NaN.
 std::string cell(double value);
 
+/// A count as a reader takes it in: 3 significant digits with k, M or G ("4.34 M", "25.0 k",
+/// "860"); for text, tables and bar labels (CSV files keep the exact count).
+std::string count_text(double count);
+
 }  // namespace loraft::paper
