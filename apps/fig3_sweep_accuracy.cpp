@@ -12,7 +12,7 @@ int main(int argc, char** argv) {
                            s.plot("F = RESULTS.'/fig3_sweep_accuracy_final.csv'\n"
                                   "set title 'IMDB: accuracy over the LoRA sweep (profile " + s.profile().name + ", " +
                                   paper::seeds_phrase(s.profile().sweep_seed_list().size()) + ")'\n"
-                                  "set ylabel 'accuracy'\nset xtics rotate by 30 right\nunset key\n"
+                                  "set ylabel 'accuracy'\nset yrange [0<*:*<1]\nset xtics rotate by 30 right\nunset key\n"
                                   "set offsets 0.5, 0.5, graph 0.1, graph 0.1\n"
                                   "plot F using 'series':'acc_mean':xtic(2) with points lt 1 pt 7 ps 1.4 notitle, \\\n"
                                   "     " + paper::gnuplot_interval_bars("F", "series", "acc") + "\n",

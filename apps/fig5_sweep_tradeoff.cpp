@@ -11,7 +11,7 @@ int main(int argc, char** argv) {
                            s.plot("F = RESULTS.'/fig5_sweep_tradeoff_final.csv'\n"
                                   "set title 'IMDB: training time vs accuracy over the LoRA sweep (profile " + s.profile().name + ", " +
                                   paper::seeds_phrase(s.profile().sweep_seed_list().size()) + ")'\n"
-                                  "set xlabel 'training time (s, steps x median step)'\nset ylabel 'accuracy'\nset offsets graph 0.08, graph 0.08, graph 0.1, graph 0.1\n"
+                                  "set xlabel 'training time (s, steps x median step)'\nset ylabel 'accuracy'\nset yrange [0<*:*<1]\nunset key\nset offsets graph 0.08, graph 0.08, graph 0.1, graph 0.1\n"
                                   "plot F using 'time_mean':'acc_mean':'time_lo':'time_hi':'acc_lo':'acc_hi' with xyerrorbars lt 1 notitle, \\\n"
                                   "     F using 'time_mean':'acc_mean':2 with labels offset 0,1 font ',8' notitle\n",
                                   6.0, 4.0);

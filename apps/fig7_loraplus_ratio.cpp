@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
                                   paper::seeds_phrase(p.sweep_seed_list().size()) + ")'\n"
                                   "set logscale x 2\nset xlabel 'lr(B) / lr(A)'\n"
                                   "set offsets graph 0.05, graph 0.05, graph 0.05, graph 0.05\nset key bottom right\n"
-                                  "set title '(a) accuracy'\nset ylabel 'accuracy'\n"
+                                  "set title '(a) accuracy'\nset ylabel 'accuracy'\nset yrange [0<*:*<1]\n"
                                   "plot for [d=0:1] F using 'ratio':(column('decay_series')==d ? column('acc_mean') : NaN):'acc_lo':'acc_hi' "
                                   "with yerrorlines lt d+1 title D[d+1]\n"
                                   "set title '(b) evaluation loss'\nset ylabel 'cross-entropy (nats)'\nset key top right\n"

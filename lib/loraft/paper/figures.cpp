@@ -109,7 +109,7 @@ void compare_methods(Study& study, const std::string& data, const std::vector<Ar
              "set title '(c) evaluation loss'\nset ylabel 'cross-entropy (nats)'\n"
              "plot for [k=0:" + n + "-1] E using 'epoch':(column('series')==k ? column('loss_mean') : NaN):'loss_lo':'loss_hi' "
              "with yerrorlines lt k+1 title L[k+1]\n"
-             "set title '(d) accuracy'\nset ylabel 'accuracy'\n"
+             "set title '(d) accuracy'\nset ylabel 'accuracy'\nset yrange [0<*:*<1]\n"
              "plot for [k=0:" + n + "-1] E using 'epoch':(column('series')==k ? column('acc_mean') : NaN):'acc_lo':'acc_hi' "
              "with yerrorlines lt k+1 title L[k+1]\n");
 }
