@@ -66,4 +66,17 @@ std::string sha256_file(const std::filesystem::path& path) {
   return h.hex();
 }
 
+std::uint64_t keyed_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t index) {
+  auto mix = [](std::uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::uint64_t h = mix(seed);
+  h = mix(h ^ static_cast<std::uint64_t>(epoch));
+  h = mix(h ^ static_cast<std::uint64_t>(index));
+  return h >> 1;
+}
+
 }  // namespace loraft

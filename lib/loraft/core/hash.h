@@ -42,4 +42,10 @@ std::string sha256_hex(std::string_view data);
 /// SHA-256 of a file's bytes, as 64 lower-case hex digits. Throws IoError if unreadable.
 std::string sha256_file(const std::filesystem::path& path);
 
+/// A generator seed that is a pure function of (seed, epoch, index): SplitMix64's finaliser
+/// (Steele, Lea and Flood 2014) chained over the three numbers, below 2^63 (the recorded
+/// values stay exact in JSON and in int64 tensors). What keys a block's masking or a
+/// micro-batch's dropout to its place in the data rather than to the steps before it.
+std::uint64_t keyed_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t index);
+
 }  // namespace loraft

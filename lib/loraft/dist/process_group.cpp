@@ -44,6 +44,16 @@ std::string env_text(const char* name, const std::string& fallback) {
   return value != nullptr && *value != '\0' ? value : fallback;
 }
 
+// TCPStoreOptions::useLibUV (LibTorch 2.2 on; true by default from 2.4) set to false where it
+// exists: builds without libuv, Debian's among them, refuse to start a store that asks for it,
+// and the classic socket server serves a data-parallel job's few ranks as well.
+template <class Options>
+auto classic_tcp_store(Options& o, int) -> decltype(o.useLibUV = false, void()) {
+  o.useLibUV = false;
+}
+template <class Options>
+void classic_tcp_store(Options&, long) {}
+
 std::string resolve_backend(const std::string& backend, const torch::Device& device) {
   if (backend != "auto") return backend;
   return device.is_cuda() && backend_available("nccl") ? "nccl" : "gloo";
@@ -178,6 +188,7 @@ ProcessGroup::ProcessGroup(const DistConfig& config, const torch::Device& device
       o.numWorkers = static_cast<std::size_t>(size);
       o.waitWorkers = true;
       o.timeout = timeout;
+      classic_tcp_store(o, 0);
       base = c10::make_intrusive<c10d::TCPStore>(config.master_addr, o);
     }
     base->setTimeout(timeout);

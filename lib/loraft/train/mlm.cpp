@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "loraft/core/error.h"
+#include "loraft/core/hash.h"
 #include "loraft/data/source.h"
 
 namespace loraft::train {
@@ -221,19 +222,7 @@ MaskedBatch mask_tokens(const torch::Tensor& input_ids, const torch::Tensor& spe
 }
 
 std::uint64_t masking_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t block) {
-  // SplitMix64 finaliser, chained over the three inputs.
-  auto mix = [](std::uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  std::uint64_t h = mix(seed);
-  h = mix(h ^ static_cast<std::uint64_t>(epoch));
-  h = mix(h ^ static_cast<std::uint64_t>(block));
-  // Seeds of the CPU generator are used modulo 2^64 but kept below 2^63 for portability of
-  // the recorded values (JSON, Python's int64 tensors).
-  return h >> 1;
+  return keyed_seed(seed, epoch, block);
 }
 
 MaskedBatch masked_batch(const MlmBlocks& blocks, const std::vector<std::int64_t>& which,

@@ -10,6 +10,7 @@
 
 #include "loraft/adapter/lora.h"
 #include "loraft/adapter/peft_io.h"
+#include "loraft/core/hash.h"
 #include "loraft/core/log.h"
 #include "loraft/core/progress.h"
 #include "loraft/core/threads.h"
@@ -55,14 +56,7 @@ DropoutSeeding parse_dropout_seeding(const std::string& name, const std::string&
 }
 
 std::uint64_t micro_batch_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t position) {
-  // SplitMix64's finaliser (Steele, Lea and Flood 2014), chained over the three numbers.
-  auto mix = [](std::uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
-  return mix(mix(mix(seed) ^ static_cast<std::uint64_t>(epoch)) ^ static_cast<std::uint64_t>(position));
+  return keyed_seed(seed, epoch, position);
 }
 
 Json TrainConfig::to_json() const { return io::settings_to_json(*this); }

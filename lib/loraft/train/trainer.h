@@ -58,7 +58,7 @@ const char* to_string(DropoutSeeding seeding);
 DropoutSeeding parse_dropout_seeding(const std::string& name, const std::string& where);
 
 /// The seed DropoutSeeding::per_batch gives the micro-batch whose first row stands at
-/// `position` of epoch `epoch`'s order (SplitMix64 over the three numbers).
+/// `position` of epoch `epoch`'s order (keyed_seed() of the three numbers).
 std::uint64_t micro_batch_seed(std::uint64_t seed, std::int64_t epoch, std::int64_t position);
 
 }  // namespace loraft::train
