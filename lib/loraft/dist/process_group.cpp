@@ -89,7 +89,7 @@ DistConfig DistConfig::from_environment(DistConfig c) {
   return c;
 }
 
-bool backend_available(const std::string& backend) {
+bool backend_available([[maybe_unused]] const std::string& backend) {
 #ifdef LORAFT_HAVE_GLOO
   if (backend == "gloo") return true;
 #endif
