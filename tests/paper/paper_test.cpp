@@ -342,6 +342,16 @@ TEST(Paper, SmokeProfileMakesEveryFigureAndTableFromItsRuns) {
   for (const auto& run : loraft::io::read_json(out / "results/fig1_imdb.manifest.json").at("runs"))
     EXPECT_TRUE(run.at("reused").get<bool>());
 
+  // Table 1 sets the report's settings beside the profile's.
+  std::map<std::string, std::map<std::string, std::string>> setup;
+  for (const auto& row : read_csv(out / "results/table1_setup.csv").rows) setup[row.at("setting")] = row;
+  EXPECT_EQ(setup.at("epochs").at("report"), "3");
+  EXPECT_EQ(setup.at("epochs").at("value"), "1");
+  EXPECT_EQ(setup.at("imdb rows (train / eval)").at("report"), "25000 / 25000");
+  EXPECT_EQ(setup.at("imdb rows (train / eval)").at("value"), "200 / 100");
+  EXPECT_NE(loraft::testing::read_text(out / "results/table1_setup_note.tex").find("\\newcommand{\\profileNote}{Seconds, for CI"),
+            std::string::npos);
+
   // Table 3: every verdict follows its rule from the interval in the same row, and the
   // quantities are those of the runs (one seed: differences and ratios of table 2's means).
   const Csv claims = read_csv(out / "results/table3_claims_verdicts.csv");
