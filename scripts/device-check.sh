@@ -9,7 +9,7 @@
 #                                            lacks, as .deb files in .device/debs (git-ignored)
 #   scripts/device-check.sh [--out DIR] [--skip STEP]... [--local]
 #                                            on the GPU machine (carry .device); STEP is one of
-#                                            build tests bench reference paper
+#                                            build tests bench reference distributed paper
 #
 # --local runs the same steps here against this machine's packages and LibTorch, on the CPU
 # where the step allows (a rehearsal of the script, not of the GPU). A failing step is logged
@@ -156,6 +156,20 @@ mini_on_device() {
   jq --arg d "$device" '.train.device = $d' "$root/paper/profiles/mini.json" > "$root/paper/profiles/mini-$device.json" &&
     paper_on "mini-$device" "$root/paper/profiles/mini-$device.json"
 }
+# Data parallel on the device: 2 ranks (Gloo, both on the one GPU) against 1 process, the tiny
+# fixture model with its LoRA dropout off; both final metrics lines go to OUT.
+distributed() {
+  local args=(--model "$root/tests/fixtures/distilbert-tiny" --train "ag_news:$root/data/samples/ag_news/train.csv"
+              --eval "ag_news:$root/data/samples/ag_news/test.csv" --train-limit 256 --eval-limit 100 --epochs 1
+              --max-length 64 --lr 1e-3 --r 4 --lora-alpha 16 --lora-dropout 0 --dropout-seeding per_batch
+              --device "$device" --cache-dir "$out/dist-cache")
+  "$build/apps/loraft-train" "${args[@]}" --runs-dir "$out/dist-one" > "$out/dist-one.json" &&
+    "$build/apps/loraft-launch" --nproc 2 --master-port 29611 -- "$build/apps/loraft-train" "${args[@]}" \
+      --dist-backend gloo --runs-dir "$out/dist-two" > "$out/dist-two.json" &&
+    cat "$out/dist-one.json" "$out/dist-two.json"
+}
+step distributed distributed
+
 if [[ $local_run == 1 ]]; then
   note "paper: skipped with --local (make paper runs the profiles here)"
 else

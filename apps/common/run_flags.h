@@ -2,6 +2,7 @@
 // The flags of the programs that record runs (loraft-train, loraft-pretrain): where runs and
 // token caches go, checkpoints, threads and resume, declared once.
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -70,13 +71,17 @@ struct DistFlags {
   }
 
   /// With more than one rank: meets the other ranks for a run on `device` (a CUDA rank uses
-  /// GPU LOCAL_RANK), quiets the log and progress of all but rank 0, and puts the group into
+  /// GPU LOCAL_RANK modulo the GPUs there are), quiets the log and progress of all but rank 0, and puts the group into
   /// `run`. One rank: leaves `run` as it is.
   void connect(train::RunOptions& run, const std::string& device) const {
     dist.validate();
     if (!dist.enabled()) return;
     c10::Device d = available_device(device);
-    if (d.is_cuda()) d = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(dist.local_rank));
+    // GPU LOCAL_RANK, wrapping round where a machine has fewer GPUs than ranks (Gloo shares a
+    // GPU between ranks; NCCL refuses to, with its own error).
+    if (d.is_cuda())
+      d = c10::Device(c10::kCUDA, static_cast<c10::DeviceIndex>(
+                                      dist.local_rank % std::max<std::int64_t>(1, torch::cuda::device_count())));
     run.group = std::make_shared<dist::ProcessGroup>(dist, d);
     if (!run.group->lead()) {
       run.progress = false;
