@@ -252,9 +252,9 @@ void ProcessGroup::check_agreement(const std::string& what, const std::string& v
     p.store->set(prefix + std::to_string(p.config.rank), bytes(value));
     for (r = 0; r < p.config.world_size; ++r) values[r] = text(p.store->get(prefix + std::to_string(r)));
   } catch (const std::exception& e) {
-    throw DistError("comparing " + what + ": rank " + std::to_string(r) + " did not answer (" + first_line(e.what()) +
-                        ")",
-                    "rank " + std::to_string(p.config.rank), "every rank alive");
+    throw DistError("comparing " + what + ": rank " + std::to_string(r) + " died or hung (no answer within " +
+                        std::to_string(p.config.timeout_s) + " s: " + first_line(e.what()) + ")",
+                    "rank " + std::to_string(p.config.rank), "every rank alive; the missing rank's own output says why");
   }
   std::string differ;
   for (r = 1; r < p.config.world_size; ++r)
