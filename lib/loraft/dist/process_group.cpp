@@ -274,18 +274,20 @@ void all_reduce_gradients(ProcessGroup& group, const std::vector<torch::Tensor>&
   const auto flags = static_cast<std::int64_t>(params.size());
   torch::Tensor flat = torch::empty({numel + flags + static_cast<std::int64_t>(extra.size())},
                                     params.front().options().dtype(torch::kFloat32));
+  std::vector<float> flags_and_extra;  // copied in at once
   std::int64_t offset = 0;
-  for (std::size_t i = 0; i < params.size(); ++i) {
-    const auto& g = params[i].grad();
-    auto slot = flat.narrow(0, offset, params[i].numel());
+  for (const auto& p : params) {
+    const auto& g = p.grad();
+    auto slot = flat.narrow(0, offset, p.numel());
     if (g.defined())
       slot.copy_(g.reshape({-1}));
     else
       slot.zero_();
-    flat[numel + static_cast<std::int64_t>(i)] = g.defined() ? 1.0 : 0.0;
-    offset += params[i].numel();
+    flags_and_extra.push_back(g.defined() ? 1.0f : 0.0f);
+    offset += p.numel();
   }
-  for (std::size_t i = 0; i < extra.size(); ++i) flat[numel + flags + static_cast<std::int64_t>(i)] = extra[i];
+  for (double e : extra) flags_and_extra.push_back(static_cast<float>(e));
+  flat.narrow(0, numel, static_cast<std::int64_t>(flags_and_extra.size())).copy_(torch::tensor(flags_and_extra));
   group.all_reduce_sum(flat, what);
   const torch::Tensor host_tail = flat.narrow(0, numel, flags + static_cast<std::int64_t>(extra.size())).to(torch::kCPU);
   const auto tail = host_tail.accessor<float, 1>();
