@@ -5,6 +5,7 @@
 
 #include "common/app.h"
 #include "common/run_flags.h"
+#include "loraft/core/log.h"
 #include "loraft/core/threads.h"
 #include "loraft/train/experiment.h"
 
@@ -19,6 +20,7 @@ struct Flags {
 
   loraft::train::Experiment e;
   std::string model, vocab, config_file;
+  bool quiet = false;
   loraft::app::RunFlags run;
   loraft::app::DistFlags dist;
   std::optional<loraft::app::SettingFlags> settings;
@@ -41,18 +43,20 @@ struct Flags {
     loraft::train::TrainConfig::fields(e.train, *settings);
     run.declare(o);
     dist.declare(o);
+    o.flag("quiet", quiet, "print warnings, errors and progress only (not what data and model were loaded)");
   }
 };
 
 int train_main(Flags& f) {
   loraft::configure_threads(f.run.threads);
   f.settings->apply();
+  if (f.quiet) loraft::set_log_level(loraft::LogLevel::warning);
 
   f.e.model = f.model;
   f.e.vocab = f.vocab;
   loraft::train::RunOptions options = f.run.run_options();
   f.dist.connect(options, f.e.train.device);
-  auto result = loraft::train::run_experiment(f.e, options, f.run.cache_folder());
+  auto result = loraft::train::run_experiment(f.e, options, f.run.cache_folder(), !f.quiet);
   if (!result.lead) return 0;  // rank 0 reports the run
   const Json& last = result.summary["final"];
   std::cout << Json{{"run_dir", result.run_dir.string()},
@@ -63,8 +67,9 @@ int train_main(Flags& f) {
                     {"trainable_parameters", result.summary["trainable_parameters"]}}
                    .dump()
             << "\n";
-  std::cerr << "run record: " << result.run_dir.string() << (result.reused ? " (finished earlier, reused)" : "")
-            << "\n";
+  if (!f.quiet)
+    std::cerr << "run record: " << result.run_dir.string() << (result.reused ? " (finished earlier, reused)" : "")
+              << "\n";
   return 0;
 }
 

@@ -52,21 +52,23 @@ int main(int argc, char** argv) {
         all.columns.insert(all.columns.begin(), "data");
         std::ostringstream tex, numbers;
         tex << "% made by table2_results (profile " << p.name << ")\n"
-            << "\\begin{tabular}{llllrrr}\n\\hline\ndata & method & accuracy & eval loss & time (s) & trainable & "
-               "peak RSS (MiB)\\\\\n\\hline\n";
+            << "\\begin{tabular}{llllrrl}\n\\hline\ndata & method & accuracy & eval loss & time (s) & trainable & "
+               "peak RSS of the run (MiB)\\\\\n\\hline\n";
         numbers << "% made by table2_results (profile " << p.name << ")\n";
         for (const auto& [data, table] : finals) {
           for (const auto& row : table.rows) {
             auto r = row;
             r.insert(r.begin(), data);
             all.add(r);
-            // columns: series label n acc_mean acc_lo acc_hi loss_mean loss_lo loss_hi time_mean time_lo time_hi trainable rss_mean
+            // columns: series label n acc_mean acc_lo acc_hi loss_mean loss_lo loss_hi time_mean time_lo time_hi
+            // trainable rss_mean rss_lo rss_hi
             tex << paper::data_title(data) << " & " << row[1] << " & " << pm(row[3], row[4], row[5], 3) << " & "
                 << pm(row[6], row[7], row[8], 3) << " & " << std::stod(row[9]) << " & " << paper::count_text(std::stod(row[12])) << " & "
-                << std::stod(row[13]) << "\\\\\n";
+                << pm(row[13], row[14], row[15], 0) << "\\\\\n";
             numbers << "\\newcommand{" << macro("acc", row[1], data) << "}{" << pm(row[3], row[4], row[5], 3) << "}\n"
                     << "\\newcommand{" << macro("time", row[1], data) << "}{" << row[9] << "}\n"
-                    << "\\newcommand{" << macro("params", row[1], data) << "}{" << paper::count_text(std::stod(row[12])) << "}\n";
+                    << "\\newcommand{" << macro("params", row[1], data) << "}{" << paper::count_text(std::stod(row[12])) << "}\n"
+                    << "\\newcommand{" << macro("rss", row[1], data) << "}{" << pm(row[13], row[14], row[15], 0) << "}\n";
           }
         }
         tex << "\\hline\n\\end{tabular}\n";

@@ -2,6 +2,7 @@
 // What every figure and table program of the paper shares: its flags (profile, folders,
 // threads), loading the profile and running the program's body on a Study.
 
+#include <filesystem>
 #include <string>
 
 #include "common/app.h"
@@ -42,8 +43,10 @@ inline int paper_main(int argc, char** argv, const std::string& program, const s
     paths.out = f.out;
     paths.runs = f.runs_dir;
     paths.cache = f.cache_dir;
+    paths.trainer = std::filesystem::read_symlink("/proc/self/exe").parent_path() / "loraft-train";
     auto profile = paper::Profile::load(f.profile, paths.root);
-    configure_threads(f.threads >= 0 ? f.threads : profile.threads);
+    if (f.threads >= 0) profile.threads = f.threads;  // the runs' threads as well
+    configure_threads(profile.threads);
     const paper::Shard shard = f.shard.empty() ? paper::Shard{} : paper::Shard::parse(f.shard, "--shard");
     paper::Study study(program, std::move(profile), paths, shard);
     body(study);

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <numeric>
 #include <vector>
 
@@ -87,6 +88,23 @@ TEST(System, ShellQuoteSurvivesTheShellAndFirstOutputLineReadsIt) {
     EXPECT_EQ(first_output_line("printf '%s\\n' " + shell_quote(s)), s) << s;
   EXPECT_EQ(first_output_line("printf 'one\\ntwo\\n'"), "one");
   EXPECT_EQ(first_output_line("printf partial; exit 3"), "") << "a failed command gives nothing";
+}
+
+TEST(System, RunProgramCapturesStdoutStatusAndSignal) {
+  // stdout captured whole (more than a pipe holds at once), stderr left to this process.
+  const ProgramResult big = run_program({"/bin/sh", "-c", "head -c 200000 /dev/zero | tr '\\0' x; echo; echo err >&2"});
+  EXPECT_EQ(big.status, 0);
+  EXPECT_EQ(big.output, std::string(200000, 'x') + "\n");
+  EXPECT_EQ(run_program({"/bin/sh", "-c", "exit 3"}).status, 3);
+  EXPECT_EQ(run_program({"/bin/sh", "-c", "kill -KILL $$"}).status, 128 + 9);
+  // `env` is added to this process's environment, replacing a variable of the same name.
+  ::setenv("LORAFT_TEST_KEPT", "kept", 1);
+  ::setenv("LORAFT_TEST_SET", "old", 1);
+  EXPECT_EQ(run_program({"/bin/sh", "-c", "printf '%s %s' \"$LORAFT_TEST_KEPT\" \"$LORAFT_TEST_SET\""},
+                        {"LORAFT_TEST_SET=new"})
+                .output,
+            "kept new");
+  EXPECT_THROW(run_program({"/nonexistent/program"}), IoError);
 }
 
 TEST(System, MachineInfoAndPeakRss) {

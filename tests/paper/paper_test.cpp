@@ -240,6 +240,8 @@ void check_program(const fs::path& out, const std::string& program) {
     EXPECT_TRUE(found) << "epoch " << row.at("epoch");
     EXPECT_NEAR(num(row, "train_time_s"), s.at("train_time_s").get<double>(), 1e-5 * s.at("train_time_s").get<double>());
     EXPECT_EQ(num(row, "trainable_parameters"), s.at("trainable_parameters").get<double>());
+    EXPECT_NEAR(num(row, "peak_rss_mib"), s.at("peak_rss_mib").get<double>(), 1e-5 * s.at("peak_rss_mib").get<double>());
+    EXPECT_GT(num(row, "peak_rss_mib"), 1.0) << "each run's own peak, from its child loraft-train";
   }
   EXPECT_EQ(seen.size(), runs.size()) << "every run of the manifest has rows";
 }
@@ -336,11 +338,31 @@ TEST(Paper, SmokeProfileMakesEveryFigureAndTableFromItsRuns) {
         << run.dump();
 
   // Again with nothing changed: every run is reused, nothing trains.
-  auto again = loraft::testing::run_process({loraft::testing::program("fig1_imdb").string(), "--profile", "smoke",
-                                          "--root", source_dir().string(), "--out", out.path().string()});
+  const auto fig1 = [&] {
+    return loraft::testing::run_process({loraft::testing::program("fig1_imdb").string(), "--profile", "smoke",
+                                         "--root", source_dir().string(), "--out", out.path().string()});
+  };
+  auto again = fig1();
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  for (const auto& run : loraft::io::read_json(out / "results/fig1_imdb.manifest.json").at("runs"))
-    EXPECT_TRUE(run.at("reused").get<bool>());
+  const Json fig1_runs = loraft::io::read_json(out / "results/fig1_imdb.manifest.json").at("runs");
+  for (const auto& run : fig1_runs) EXPECT_TRUE(run.at("reused").get<bool>());
+
+  // A run whose child fails ends alone (here its run folder is a file): the study tries the
+  // others, draws nothing and exits 2 naming it; once the cause is gone only that run trains.
+  ASSERT_EQ(fig1_runs.size(), 2u);
+  const fs::path broken = out / fig1_runs[1].at("run_dir").get<std::string>();
+  fs::remove_all(broken);
+  std::ofstream(broken) << "not a folder\n";
+  const auto drawn = fs::last_write_time(out / "figures/fig1_imdb.png");
+  auto failed = fig1();
+  EXPECT_EQ(failed.exit_code, 2) << failed.err;
+  EXPECT_NE(failed.err.find("1 of 2 runs failed (imdb LoRA seed 42: exit 2)"), std::string::npos) << failed.err;
+  EXPECT_NE(failed.err.find("reused " + fig1_runs[0].at("hash").get<std::string>()), std::string::npos) << failed.err;
+  EXPECT_EQ(fs::last_write_time(out / "figures/fig1_imdb.png"), drawn) << "nothing drawn";
+  fs::remove(broken);
+  auto fixed = fig1();
+  ASSERT_EQ(fixed.exit_code, 0) << fixed.err;
+  EXPECT_NE(fixed.err.find("trained " + fig1_runs[1].at("hash").get<std::string>()), std::string::npos) << fixed.err;
 
   // Table 1 sets the report's settings beside the profile's.
   std::map<std::string, std::map<std::string, std::string>> setup;

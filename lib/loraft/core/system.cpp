@@ -1,9 +1,14 @@
 #include "loraft/core/system.h"
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <thread>
 
@@ -51,6 +56,54 @@ std::string first_output_line(const std::string& command) {
   if (pclose(pipe) != 0) return "";
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
   return out;
+}
+
+ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  if (argv.empty()) throw std::logic_error("run_program: no program");
+  // The environment: this process's, with each of `env` replacing a variable of its name.
+  std::vector<std::string> environment(env);
+  for (char** e = environ; *e; ++e) {
+    const std::string entry = *e;
+    const std::string name = entry.substr(0, entry.find('=') + 1);
+    bool replaced = false;
+    for (const auto& own : env) replaced = replaced || starts_with(own, name);
+    if (!replaced) environment.push_back(entry);
+  }
+  auto pointers = [](std::vector<std::string>& strings) {
+    std::vector<char*> p;
+    for (auto& s : strings) p.push_back(s.data());
+    p.push_back(nullptr);
+    return p;
+  };
+  std::vector<std::string> args(argv);
+  auto arg_pointers = pointers(args);
+  auto env_pointers = pointers(environment);
+
+  int out[2];
+  if (::pipe2(out, O_CLOEXEC) != 0) throw IoError(std::string("cannot make a pipe: ") + std::strerror(errno), argv[0]);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);  // dup2 clears close-on-exec
+  pid_t pid = 0;
+  const int error = ::posix_spawn(&pid, argv[0].c_str(), &actions, nullptr, arg_pointers.data(), env_pointers.data());
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(out[1]);
+  if (error != 0) {
+    ::close(out[0]);
+    throw IoError(std::string("cannot start the program: ") + std::strerror(error), argv[0], "an executable file");
+  }
+  ProgramResult result;
+  std::array<char, 4096> buffer{};
+  for (ssize_t n; (n = ::read(out[0], buffer.data(), buffer.size())) != 0;) {
+    if (n > 0) result.output.append(buffer.data(), static_cast<std::size_t>(n));
+    else if (errno != EINTR) break;
+  }
+  ::close(out[0]);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  result.status = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+  return result;
 }
 
 c10::Device parse_device(const std::string& name) {

@@ -3,6 +3,7 @@
 /// @brief What the process and the machine report about themselves, and the devices it can use.
 
 #include <string>
+#include <vector>
 
 #include <c10/core/Device.h>
 
@@ -25,6 +26,17 @@ MachineInfo machine_info();
 /// The first line `command` (run by /bin/sh, stderr discarded) prints, without its line end;
 /// "" if it cannot start or exits non-zero. For provenance (`git describe`), never for control.
 std::string first_output_line(const std::string& command);
+
+/// What a child program did (run_program).
+struct ProgramResult {
+  int status = 0;      ///< its exit code, or 128 + the number of the signal that ended it
+  std::string output;  ///< everything it printed on stdout
+};
+
+/// Runs the program `argv[0]` (a path) with arguments `argv[1..]` as a child process and waits
+/// for it: stdin and stderr are this process's, stdout is captured. `env` ("NAME=value")
+/// entries are set in its environment on top of this process's. IoError if it cannot start.
+ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
 
 /// The device `name` names ("cpu", "cuda", "cuda:1"); ConfigError otherwise.
 c10::Device parse_device(const std::string& name);

@@ -41,7 +41,7 @@ Table epoch_table(const Study& study, const std::vector<Arm>& arms, const std::s
 Table final_table(const Study& study, const std::vector<Arm>& arms, const std::string& data) {
   Table t;
   t.columns = {"series", "label", "n", "acc_mean", "acc_lo", "acc_hi", "loss_mean", "loss_lo",
-               "loss_hi", "time_mean", "time_lo", "time_hi", "trainable", "rss_mean"};
+               "loss_hi", "time_mean", "time_lo", "time_hi", "trainable", "rss_mean", "rss_lo", "rss_hi"};
   for (std::size_t k = 0; k < arms.size(); ++k) {
     auto runs = study.select(arms[k].label, data);
     auto acc = over_seeds(runs, [](const Run& r) { return r.final_metric("eval_accuracy"); });
@@ -51,7 +51,8 @@ Table final_table(const Study& study, const std::vector<Arm>& arms, const std::s
     t.add({std::to_string(k), arms[k].label, std::to_string(runs.size()), cell(acc.mean), cell(acc.ci_low),
            cell(acc.ci_high), cell(loss.mean), cell(loss.ci_low), cell(loss.ci_high), cell(time.mean),
            cell(time.ci_low), cell(time.ci_high),
-           cell(runs.empty() ? 0.0 : runs.front()->metric("trainable_parameters")), cell(rss.mean)});
+           cell(runs.empty() ? 0.0 : runs.front()->metric("trainable_parameters")), cell(rss.mean),
+           cell(rss.ci_low), cell(rss.ci_high)});
   }
   return t;
 }
@@ -96,22 +97,29 @@ void compare_methods(Study& study, const std::string& data, const std::vector<Ar
   const std::string n = std::to_string(arms.size());
   study.plot(gnuplot_labels("L", arms) +
              "E = RESULTS.'/" + epochs + "'\nF = RESULTS.'/" + final + "'\n"
-             "set multiplot layout 2,2 title '" + title + " (profile " + study.profile().name +
+             "set multiplot title '" + title + " (profile " + study.profile().name +
              ", " + seeds_phrase(study.profile().seeds.size()) + ")'\n"
-             "set xrange [-0.6:" + n + "-0.4]\nunset key\n"
+             "set xrange [-0.6:" + n + "-0.4]\nunset key\nset size 0.333,0.46\nset origin 0,0.47\n"
              "set title '(a) training time'\nset ylabel 'seconds (steps x median step)'\nset yrange [0:*]\n"
              "plot F using 'series':'time_mean':(column('series')+1):xtic(2) with boxes lc variable notitle, \\\n"
              "     " + gnuplot_interval_bars("F", "series", "time") + "\n"
+             "set origin 0.333,0.47\n"
              "set title '(b) trainable parameters'\nset ylabel 'parameters'\nset logscale y\nset yrange [*:*]\n"
              "plot F using 'series':'trainable':(column('series')+1):xtic(2) with boxes lc variable notitle, \\\n"
              "     F using 'series':'trainable':(column('trainable') >= 1e6 ? sprintf('%#.3g M', column('trainable')/1e6) : column('trainable') >= 1e3 ? sprintf('%#.3g k', column('trainable')/1e3) : sprintf('%d', column('trainable'))) with labels offset 0,0.8 notitle\n"
-             "unset logscale y\nset xrange [*:*]\nset offsets 0.15, 0.15, 0, 0\nset xlabel 'epoch'\nset xtics 1\nset key bottom right box\n"
-             "set title '(c) evaluation loss'\nset ylabel 'cross-entropy (nats)'\n"
+             "unset logscale y\nset origin 0.667,0.47\n"
+             "set title '(e) peak memory of the run'\nset ylabel 'MiB (peak RSS)'\nset yrange [0:*]\n"
+             "plot F using 'series':'rss_mean':(column('series')+1):xtic(2) with boxes lc variable notitle, \\\n"
+             "     " + gnuplot_interval_bars("F", "series", "rss") + "\n"
+             "set size 0.5,0.46\nset origin 0,0\n"
+             "set xrange [*:*]\nset offsets 0.15, 0.15, 0, 0\nset xlabel 'epoch'\nset xtics 1\nset key bottom right box\n"
+             "set title '(c) evaluation loss'\nset ylabel 'cross-entropy (nats)'\nset yrange [*:*]\n"
              "plot for [k=0:" + n + "-1] E using 'epoch':(column('series')==k ? column('loss_mean') : NaN):'loss_lo':'loss_hi' "
              "with yerrorlines lt k+1 title L[k+1]\n"
-             "set title '(d) accuracy'\nset ylabel 'accuracy'\nset yrange [0<*:*<1]\n"
+             "set origin 0.5,0\nset title '(d) accuracy'\nset ylabel 'accuracy'\nset yrange [0<*:*<1]\n"
              "plot for [k=0:" + n + "-1] E using 'epoch':(column('series')==k ? column('acc_mean') : NaN):'acc_lo':'acc_hi' "
-             "with yerrorlines lt k+1 title L[k+1]\n");
+             "with yerrorlines lt k+1 title L[k+1]\n",
+             7.0, 5.2);
 }
 
 

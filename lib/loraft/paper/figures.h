@@ -27,7 +27,7 @@ Table epoch_table(const Study& study, const std::vector<Arm>& arms, const std::s
 
 /// Per arm, at the end of training: series, label, n (seeds), acc_mean/lo/hi, loss_mean/lo/hi,
 /// time_mean/lo/hi (Run::train_seconds: steps x median step time), trainable (parameters),
-/// rss_mean (peak_rss_mib).
+/// rss_mean/lo/hi (peak_rss_mib: each run trains in its own process).
 Table final_table(const Study& study, const std::vector<Arm>& arms, const std::string& data);
 
 /// A gnuplot array literal of the arms' labels: `array NAME[n] = ["a", "b"]`.
@@ -47,9 +47,9 @@ std::string tex_escape(const std::string& text);
 /// Human name of a profile data set: "IMDB", "AG News".
 std::string data_title(const std::string& data);
 
-/// Figures 1, 2 and 6: the arms on `data` over the profile's seeds, in four panels:
-/// (a) training time, (b) trainable parameters, (c) eval loss and (d) accuracy per epoch,
-/// with 95% intervals over seeds. Writes `NAME.csv`, `NAME_epochs.csv`, `NAME_final.csv`.
+/// Figures 1, 2 and 6: the arms on `data` over the profile's seeds, in the report's four panels
+/// (a) training time, (b) trainable parameters, (c) eval loss and (d) accuracy per epoch, and
+/// (e) the peak memory of a run, with 95% intervals over seeds. Writes `NAME.csv`, `NAME_epochs.csv`, `NAME_final.csv`.
 void compare_methods(Study& study, const std::string& data, const std::vector<Arm>& arms,
                      const std::string& title);
 

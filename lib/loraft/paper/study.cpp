@@ -1,5 +1,7 @@
 #include "loraft/paper/study.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <iostream>
 #include <sstream>
@@ -10,7 +12,6 @@
 #include "loraft/data/token_cache.h"
 #include "loraft/io/file.h"
 #include "loraft/paper/gnuplot.h"
-#include "loraft/train/experiment.h"
 #include "loraft/train/run_directory.h"
 
 namespace loraft::paper {
@@ -66,36 +67,57 @@ Study::Study(std::string name, Profile profile, PaperPaths paths, Shard shard)
 }
 
 const Run& Study::run(const std::string& label, const std::string& data, const train::TrainConfig& config) {
+  const std::string what = data + " " + label + " seed " + std::to_string(config.seed);
+  std::cerr << name_ << ": run " << runs_.size() + 1 << ": " << what;
+  const Json empty{{"epochs", Json::array()}, {"final", Json::object()}};
   if (!shard_.owns(data, config)) {
-    std::cerr << name_ << ": run " << runs_.size() + 1 << ": " << data << " " << label << " seed " << config.seed
-              << ": left to another shard\n";
-    Run r{label, data, config, {}, Json{{"epochs", Json::array()}, {"final", Json::object()}}, false, true};
-    runs_.push_back(std::move(r));
+    std::cerr << ": left to another shard\n";
+    runs_.push_back(Run{label, data, config, {}, empty, false, true});
     return runs_.back();
   }
+  std::cerr << "\n";
+  if (!fs::is_regular_file(paths_.trainer))
+    throw ConfigError("no training program " + paths_.trainer.string(), "",
+                      "loraft-train beside the paper programs (build it first: make)");
+  // Each run trains in a child loraft-train: its peak memory is the run's own, and a crash
+  // ends that run only. The configuration travels as its --config file (TrainConfig's JSON
+  // round trip is exact, so the child names the run folder this configuration hashes to).
+  const fs::path runs_dir = paths_.runs_dir();
+  fs::create_directories(runs_dir);
+  const fs::path config_file = runs_dir / (".study-" + std::to_string(::getpid()) + ".json");
+  io::write_file_atomic(config_file, config.to_json().dump(2) + "\n");
   const DataSetting& d = profile_.dataset(data);
-  train::Experiment e;
-  e.model = profile_.model;
-  e.vocab = profile_.vocab;
-  e.train_data = d.train;
-  e.eval_data = d.eval;
-  e.train_limit = d.train_limit;
-  e.eval_limit = d.eval_limit;
-  e.train = config;
-  train::RunOptions options;
-  options.runs_dir = paths_.runs_dir();
-  std::cerr << name_ << ": run " << runs_.size() + 1 << ": " << data << " " << label << " seed "
-            << config.seed << "\n";
+  std::vector<std::string> argv{paths_.trainer.string(), "--model", profile_.model.string(), "--vocab",
+                                profile_.vocab.string(), "--train", d.train, "--eval", d.eval, "--train-limit",
+                                std::to_string(d.train_limit), "--eval-limit", std::to_string(d.eval_limit),
+                                "--config", config_file.string(), "--runs-dir", runs_dir.string(), "--threads",
+                                std::to_string(profile_.threads)};
+  if (!paths_.cache.empty()) argv.insert(argv.end(), {"--cache-dir", paths_.cache.string()});
+  if (!runs_.empty()) argv.push_back("--quiet");  // what the data and model are: said by the first run
   const auto start = Clock::now();
-  auto result = train::run_experiment(
-      e, options, paths_.cache.empty() ? data::default_token_cache_folder() : paths_.cache, false);
+  const ProgramResult child = run_program(argv);
+  fs::remove(config_file);
+  // loraft-train's one line on stdout: {"run_dir": ..., "reused": ..., ...}.
+  const std::string out = child.output.substr(0, child.output.find_last_not_of('\n') + 1);
+  const std::string line = out.substr(out.find_last_of('\n') + 1);
+  if (child.status != 0 || line.empty()) {
+    std::cerr << name_ << ":   failed (loraft-train exit " << child.status
+              << "); the study goes on with its other runs\n";
+    failed_.push_back(what + ": exit " + std::to_string(child.status));
+    runs_.push_back(Run{label, data, config, {}, empty, false, true});
+    return runs_.back();
+  }
+  const Json report = Json::parse(line);
+  const fs::path run_dir = report.at("run_dir").get<std::string>();
+  const bool reused = report.at("reused").get<bool>();
   // A finished run is final/ and its records; its checkpoints (the optimizer's moments,
   // 110 MB for a full fine-tuning of the mini encoder) only served to resume it.
-  if (!result.reused) fs::remove_all(result.run_dir / "checkpoints");
-  Run r{label, data, config, result.run_dir, result.summary, result.reused, false,
-        result.reused ? 0.0 : seconds_since(start)};
+  if (!reused) fs::remove_all(run_dir / "checkpoints");
+  Run r{label, data, config, run_dir, io::read_json(run_dir / "summary.json"), reused, false,
+        reused ? 0.0 : seconds_since(start)};
   std::cerr << name_ << ":   " << (r.reused ? "reused " : "trained ") << r.hash() << ": accuracy "
-            << cell(r.final_metric("eval_accuracy")) << "\n";
+            << cell(r.final_metric("eval_accuracy")) << ", peak memory " << cell(r.metric("peak_rss_mib"))
+            << " MiB\n";
   runs_.push_back(std::move(r));
   return runs_.back();
 }
@@ -142,6 +164,13 @@ void Study::plot(const std::string& script, double width, double height) {
 }
 
 void Study::finish() {
+  if (!failed_.empty()) {
+    std::string list;
+    for (const auto& f : failed_) list += (list.empty() ? "" : "; ") + f;
+    throw Error(std::to_string(failed_.size()) + " of " + std::to_string(runs_.size()) + " runs failed (" + list +
+                "), so nothing was drawn; the others are recorded: run it again to retry the failed ones, reusing the rest",
+                name_);
+  }
   if (!writes()) {
     std::int64_t pending = 0;
     for (const auto& r : runs_) pending += r.pending;
@@ -161,6 +190,7 @@ void Study::finish() {
                         {"reused", r.reused},
                         {"wall_s", r.wall_s},
                         {"train_time_s", r.metric("train_time_s")},
+                        {"peak_rss_mib", r.metric("peak_rss_mib")},
                         {"eval_accuracy", r.final_metric("eval_accuracy")},
                         {"eval_loss", r.final_metric("eval_loss")}});
   Json outputs = Json::array();

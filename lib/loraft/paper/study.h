@@ -25,6 +25,7 @@ struct PaperPaths {
   std::filesystem::path out = "paper/build";  ///< results/ and figures/ go here
   std::filesystem::path runs;          ///< run folders (default: OUT/runs)
   std::filesystem::path cache;         ///< token caches (default: the library's default)
+  std::filesystem::path trainer;       ///< the loraft-train program that trains each run in a child process
   /// `out`/results: CSV tables, LaTeX tables and manifests.
   std::filesystem::path results() const { return out / "results"; }
   /// `out`/figures: PDF and PNG figures.
@@ -55,7 +56,7 @@ struct Run {
   std::filesystem::path run_dir; ///< its run folder
   io::Json summary;              ///< the run folder's summary.json
   bool reused = false;           ///< finished before this study asked for it
-  bool pending = false;          ///< left to another shard: no results (summary without epochs)
+  bool pending = false;          ///< left to another shard, or failed: no results (summary without epochs)
   double wall_s = 0.0;           ///< seconds this study spent on it (0 when reused)
 
   /// The run folder's name: the hash of everything that determines the result.
@@ -93,7 +94,9 @@ class Study {
   const PaperPaths& paths() const { return paths_; }
 
   /// The run of `config` on the profile's data set `data`, reused, resumed or trained now
-  /// (or, in a shard that does not own it, a pending Run). Runs are recorded in the manifest in
+  /// by a child `loraft-train` (PaperPaths::trainer), so that its peak memory is its own and a
+  /// crash ends that run alone (or, in a shard that does not own it or when the child fails, a
+  /// pending Run: a failed one makes finish() throw once every run was tried). Runs are recorded in the manifest in
   /// the order they are asked for. A finished run keeps its records and `final/`; its
   /// checkpoints are deleted.
   const Run& run(const std::string& label, const std::string& data, const train::TrainConfig& config);
@@ -102,8 +105,9 @@ class Study {
   /// The runs with `label` on `data`.
   std::vector<const Run*> select(const std::string& label, const std::string& data) const;
 
-  /// Whether results are written: not in a shard of several parts, whose runs are incomplete.
-  bool writes() const { return shard_.count == 1; }
+  /// Whether results are written: not in a shard of several parts, whose runs are incomplete,
+  /// nor after a run failed.
+  bool writes() const { return shard_.count == 1 && failed_.empty(); }
   /// Writes `results/NAME.csv`: one row per run and evaluated epoch.
   std::filesystem::path write_runs_csv();
   /// Writes `table` as `results/NAME_PART.csv` (or `NAME.csv` for an empty part).
@@ -115,7 +119,8 @@ class Study {
   /// `height` are the PDF's size in inches (the PNG keeps the proportions).
   void plot(const std::string& script, double width = 6.5, double height = 4.5);
   /// Writes `results/NAME.manifest.json` (git revision, profile, machine, LibTorch version,
-  /// runs with their hashes, seeds and times, outputs, wall time) and prints where the outputs are.
+  /// runs with their hashes, seeds and times, outputs, wall time) and prints where the outputs
+  /// are; an Error naming the failed runs instead if any failed.
   void finish();
 
  private:
@@ -124,6 +129,7 @@ class Study {
   PaperPaths paths_;
   Shard shard_;
   std::deque<Run> runs_;  // stable addresses: select() hands out pointers
+  std::vector<std::string> failed_;  // the runs whose child failed, with its exit status
   std::vector<std::filesystem::path> outputs_;
   Clock::time_point start_;
 };

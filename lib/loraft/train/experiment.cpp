@@ -51,9 +51,7 @@ RunResult run_experiment(const Experiment& e, const RunOptions& options,
   load.seed = e.train.seed;
   load.num_labels = e.num_labels > 0 ? e.num_labels
                                      : static_cast<std::int64_t>(train_set.label_names.size());
-  model::LoadReport report;
-  auto model = model::load_sequence_classification(e.model, load, &report);
-  if (verbose && !report.complete()) std::cerr << "model: " << report.summary() << "\n";
+  auto model = model::load_sequence_classification(e.model, load);  // logs what it did not load
 
   io::Json identity{{"model", {{"config_sha256", sha256_file(e.model / "config.json")},
                                {"weights_sha256", sha256_file(e.model / "model.safetensors")},
