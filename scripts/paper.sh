@@ -57,4 +57,9 @@ git -C "$root" describe --always --dirty --tags 2>/dev/null > "$out/results/revi
 cp "$root/paper/paper.tex" "$out/paper.tex"
 (cd "$out" && latexmk -pdf -interaction=nonstopmode -halt-on-error -quiet paper.tex >/dev/null) ||
   { echo "paper: error: LaTeX failed, see $out/paper.log" >&2; exit 1; }
+# Vector fonts only: a Type 3 font is a bitmap that blurs when zoomed (pdffonts: poppler-utils).
+if command -v pdffonts >/dev/null && pdffonts "$out/paper.pdf" | grep -q "Type 3"; then
+  echo "paper: error: $out/paper.pdf has Type 3 (bitmap) fonts: install lmodern (scripts/install-deps.sh --tex)" >&2
+  exit 1
+fi
 echo "paper: $out/paper.pdf" >&2
