@@ -1,6 +1,9 @@
 // loraft-train end to end: the tiny fixture model on a few hundred real AG News rows, one
 // epoch, for each method; the run record, the PEFT adapter or checkpoint it leaves, reuse of
 // a finished run, and errors as one line with exit status 2.
+#include <fstream>
+#include <sstream>
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -119,6 +122,26 @@ TEST(LoraftTrain, BadInputIsOneLineAndStatusTwo) {
     EXPECT_EQ(bad.exit_code, 2) << flag;
     EXPECT_NE(bad.err.find(flag + " " + value + " out of range"), std::string::npos) << bad.err;
   }
+  // A vocabulary that does not fit the model (here the fixture's with 41 lines repeated at the
+  // end: ids up to 373 for 333 embeddings) stops before training, with no run folder.
+  const fs::path vocab = dir / "vocab.txt";
+  {
+    const std::string text = testing::read_text(testing::fixture("distilbert-tiny") / "vocab.txt");
+    std::ofstream out(vocab);
+    out << text;
+    std::istringstream lines(text);
+    std::string line;
+    for (int i = 0; std::getline(lines, line); ++i)
+      if (i >= 100 && i < 141) out << line << "\n";
+  }
+  const auto runs_before = fs::exists(dir / "runs") ? std::distance(fs::directory_iterator(dir / "runs"), {}) : 0;
+  auto misfit = train(dir, "full", {"--vocab", vocab.string(), "--seed", "7"});
+  EXPECT_EQ(misfit.exit_code, 2) << misfit.err;
+  EXPECT_NE(misfit.err.find("is outside the model's vocabulary (expected 0 <= id < vocab_size 333)"), std::string::npos)
+      << misfit.err;
+  EXPECT_EQ(fs::exists(dir / "runs") ? std::distance(fs::directory_iterator(dir / "runs"), {}) : 0, runs_before)
+      << "no run folder";
+
   auto help = testing::run_process({testing::program("loraft-train").string(), "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("--loraplus-ratio"), std::string::npos);
