@@ -1,5 +1,6 @@
 #include "common/app.h"
 
+#include <csignal>
 #include <filesystem>
 
 #include "loraft/core/error.h"
@@ -38,8 +39,15 @@ std::string find_flag(int argc, char** argv, const std::string& name) {
 }
 
 int guard(const std::string& program, const std::function<int()>& body) {
+  // A write past the file-size limit (`ulimit -f`) fails with EFBIG, reported like a full
+  // disk, instead of killing the program without a word.
+  std::signal(SIGXFSZ, SIG_IGN);
   try {
     return body();
+  } catch (const Interrupted& e) {
+    // Ctrl-C or SIGTERM: the run stopped cleanly and resumes; the shell's status for a signal.
+    std::cerr << program << ": " << e.what() << "\n";
+    return e.signal() != 0 ? 128 + e.signal() : 2;
   } catch (const Error& e) {
     std::cerr << program << ": error: " << e.what() << "\n";
     return 2;

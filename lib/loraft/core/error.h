@@ -4,6 +4,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <utility>
 
 namespace loraft {
 
@@ -48,6 +49,20 @@ class FormatError : public Error {
 class ConfigError : public Error {
  public:
   using Error::Error;
+};
+
+/// Work stopped before its end, on request (a signal, a test's stop point), with what it had
+/// done kept: run again to continue. Programs exit with 128 + signal() when a signal asked.
+class Interrupted : public Error {
+ public:
+  /// Error's message parts, and the signal that asked to stop (0: none).
+  Interrupted(std::string what, std::string where, std::string expected = {}, int signal = 0)
+      : Error(std::move(what), std::move(where), std::move(expected)), signal_(signal) {}
+  /// The signal that asked to stop, or 0.
+  int signal() const noexcept { return signal_; }
+
+ private:
+  int signal_;
 };
 
 /// Throws ConfigError("invalid <field>", field, expected) unless `ok`: one line per rule in a

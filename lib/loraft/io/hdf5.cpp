@@ -192,6 +192,10 @@ herr_t collect_message(unsigned /*n*/, const H5E_error2_t* err, void* data) {
   auto* messages = static_cast<std::vector<std::string>*>(data);
   if (err && err->desc && *err->desc) {
     std::string m = err->desc;
+    // A system error's text from HDF5 is "...: time = <ctime()>\n, filename = ...": one line.
+    std::replace(m.begin(), m.end(), '\n', ' ');
+    if (const auto at = m.find("error message = '"); at != std::string::npos)
+      m = "system error: " + m.substr(at + 17, m.find('\'', at + 17) - at - 17);
     if (std::find(messages->begin(), messages->end(), m) == messages->end())
       messages->push_back(std::move(m));
   }

@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <csignal>
 
+#include "loraft/core/fault.h"
 #include "loraft/core/progress.h"
 #include "loraft/core/threads.h"
 #include "loraft/core/timing.h"
@@ -15,9 +17,44 @@ using io::Json;
 
 namespace {
 
-TrainingInterrupted interrupted(const RunDirectory& dir, std::int64_t step) {
-  return TrainingInterrupted("stopped on request after step " + std::to_string(step), dir.path().string());
+TrainingInterrupted interrupted(const RunDirectory& dir, std::int64_t step, int signal = 0) {
+  if (signal == 0)
+    return TrainingInterrupted("stopped on request after step " + std::to_string(step), dir.path().string());
+  return TrainingInterrupted(std::string("stopped by ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") + " after step " +
+                                 std::to_string(step) + ", its checkpoint saved",
+                             dir.path().string(), "the same command again to resume", signal);
 }
+
+// SIGINT (Ctrl-C) and SIGTERM while a single process trains: the step under way finishes,
+// a checkpoint is written and the run stops with TrainingInterrupted, so nothing is lost. The
+// handlers are this object's while it lives. (Data-parallel ranks keep the default: each
+// would stop at its own step; loraft-launch stops them all and they resume from the last
+// checkpoint.)
+volatile std::sig_atomic_t g_stop_signal = 0;
+
+class StopOnSignal {
+ public:
+  explicit StopOnSignal(bool enabled) : enabled_(enabled) {
+    if (!enabled_) return;
+    g_stop_signal = 0;
+    old_int_ = std::signal(SIGINT, [](int s) { g_stop_signal = s; });
+    old_term_ = std::signal(SIGTERM, [](int s) { g_stop_signal = s; });
+  }
+  ~StopOnSignal() {
+    if (!enabled_) return;
+    std::signal(SIGINT, old_int_);
+    std::signal(SIGTERM, old_term_);
+  }
+  StopOnSignal(const StopOnSignal&) = delete;
+  StopOnSignal& operator=(const StopOnSignal&) = delete;
+  /// The signal that asked to stop, or 0.
+  int requested() const { return enabled_ ? static_cast<int>(g_stop_signal) : 0; }
+
+ private:
+  bool enabled_;
+  void (*old_int_)(int) = SIG_DFL;
+  void (*old_term_)(int) = SIG_DFL;
+};
 
 }  // namespace
 
@@ -47,6 +84,7 @@ TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Modu
   };
 
   const std::int64_t per_epoch = task.batches_per_epoch();
+  const StopOnSignal stop(group == nullptr);
   model.train();
   for (; at.epoch < plan.epochs && at.global_step < plan.max_steps; ++at.epoch, at.next_batch = 0) {
     ProgressBar bar(plan.bar_label + " " + std::to_string(at.epoch + 1) + "/" + std::to_string(plan.epochs),
@@ -77,14 +115,15 @@ TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Modu
                   {"step_time_s", step_seconds}};
       record.update(outcome.record);
       if (lead) dir.append_metrics(record);
+      fault_point("step");
       bar.advance(group);
       bar.set_postfix("loss " + std::to_string(outcome.loss).substr(0, 6));
       const bool epoch_end = b == per_epoch || at.global_step == plan.max_steps;
-      const bool interrupt = options.interrupt_after_steps == at.global_step;
+      const bool interrupt = options.interrupt_after_steps == at.global_step || stop.requested() != 0;
       if (!epoch_end &&
           (interrupt || (options.checkpoint_every > 0 && at.global_step % options.checkpoint_every == 0)))
         save(at);
-      if (interrupt && !epoch_end) throw interrupted(dir, at.global_step);
+      if (interrupt && !epoch_end) throw interrupted(dir, at.global_step, stop.requested());
     }
     bar.finish();
     const auto t0 = Clock::now();
@@ -102,9 +141,9 @@ TrainingProgress run_loop(TrainingTask& task, RunDirectory& dir, torch::nn::Modu
     next.epoch = at.epoch + 1;
     next.next_batch = 0;
     save(next);
-    if (options.interrupt_after_steps == at.global_step && next.epoch < plan.epochs &&
+    if ((options.interrupt_after_steps == at.global_step || stop.requested() != 0) && next.epoch < plan.epochs &&
         at.global_step < plan.max_steps)
-      throw interrupted(dir, at.global_step);
+      throw interrupted(dir, at.global_step, stop.requested());
   }
   return at;
 }

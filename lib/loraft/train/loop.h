@@ -36,10 +36,11 @@ struct RunOptions {
   std::shared_ptr<dist::ProcessGroup> group;
 };
 
-/// Raised when RunOptions::interrupt_after_steps is reached.
-class TrainingInterrupted : public Error {
+/// Raised when RunOptions::interrupt_after_steps is reached, or when SIGINT or SIGTERM asked
+/// a single-process run to stop (after the step under way and its checkpoint).
+class TrainingInterrupted : public Interrupted {
  public:
-  using Error::Error;
+  using Interrupted::Interrupted;
 };
 
 /// Raised when the loss or the gradients stop being finite; the last checkpoint is kept.

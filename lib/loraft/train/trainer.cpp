@@ -10,6 +10,7 @@
 
 #include "loraft/adapter/lora.h"
 #include "loraft/adapter/peft_io.h"
+#include "loraft/core/fault.h"
 #include "loraft/core/hash.h"
 #include "loraft/core/log.h"
 #include "loraft/core/progress.h"
@@ -206,6 +207,7 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
                     logits, batch.labels,
                     torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kSum))
                     .item<double>();
+    fault_point("evaluation");
     torch::Tensor pred = logits.argmax(1);
     auto p = pred.accessor<std::int64_t, 1>();
     auto y = batch.labels.accessor<std::int64_t, 1>();

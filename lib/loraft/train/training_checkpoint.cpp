@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "loraft/core/error.h"
+#include "loraft/core/fault.h"
 #include "loraft/core/log.h"
 #include "loraft/core/strings.h"
 #include "loraft/io/file.h"
@@ -65,6 +66,7 @@ void save_checkpoint(const fs::path& dir, torch::nn::Module& model,
   io::save_safetensors(tmp / "weights.safetensors", trainable_state(model));
   io::save_safetensors(tmp / "optimizer.safetensors", optimizer.state());
   io::save_safetensors(tmp / "rng.safetensors", generator_states());
+  fault_point("checkpoint");
   Json state{{"epoch", at.epoch},           {"next_batch", at.next_batch},
              {"global_step", at.global_step}, {"scheduler_steps", schedule.steps_taken()},
              {"train_time_s", at.train_time}, {"eval_time_s", at.eval_time},
