@@ -99,6 +99,14 @@ void expect_same(const Outcome& got, const Outcome& want) {
   for (std::size_t i = 0; i < want.evals.size(); ++i) EXPECT_EQ(got.evals[i], want.evals[i]) << i;
 }
 
+// What a stopped run in `dir` left is readable; the same command again ends as `want`.
+void resume_and_compare(const fs::path& dir, const Outcome& want) {
+  check_leftovers(run_dir(dir));
+  auto again = testing::run_process(train_args(dir));
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  expect_same(outcome(run_dir(dir)), want);
+}
+
 // The uninterrupted run, trained once per test program.
 const Outcome& uninterrupted() {
   static const testing::ScratchDir dir;
@@ -122,10 +130,7 @@ TEST(KillAndResume, KilledAnywhereEndsAsAnUninterruptedRun) {
     testing::ScratchDir dir;
     auto killed = run_with({"LORAFT_FAULT=" + fault}, train_args(dir.path()));
     EXPECT_EQ(killed.exit_code, 128 + SIGKILL) << killed.err;
-    check_leftovers(run_dir(dir.path()));
-    auto again = testing::run_process(train_args(dir.path()));
-    ASSERT_EQ(again.exit_code, 0) << again.err;
-    expect_same(outcome(run_dir(dir.path())), want);
+    resume_and_compare(dir.path(), want);
   }
 }
 
@@ -143,10 +148,7 @@ TEST(KillAndResume, SigintStopsAfterTheStepWithItsCheckpointAndResumes) {
   const std::string err = testing::read_text(dir / "err.txt");
   EXPECT_NE(err.find("stopped by SIGINT after step 5, its checkpoint saved"), std::string::npos) << err;
   EXPECT_TRUE(fs::exists(run_dir(dir.path()) / "checkpoints/step-00000005")) << "the step under way is kept";
-  check_leftovers(run_dir(dir.path()));
-  auto again = testing::run_process(train_args(dir.path()));
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  expect_same(outcome(run_dir(dir.path())), want);
+  resume_and_compare(dir.path(), want);
 }
 
 // A full disk, as a file-size limit (`ulimit -f`) makes it: the first checkpoint cannot be
@@ -164,10 +166,7 @@ TEST(KillAndResume, FullDiskIsOneLineAndTheRunResumes) {
   EXPECT_NE(full.err.find("(disk full?)"), std::string::npos) << full.err;
   for (const auto& e : fs::recursive_directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
-  check_leftovers(run_dir(dir.path()));
-  auto again = testing::run_process(train_args(dir.path()));
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  expect_same(outcome(run_dir(dir.path())), want);
+  resume_and_compare(dir.path(), want);
 }
 
 }  // namespace
