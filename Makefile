@@ -5,6 +5,9 @@
 #   make test-debian13        the test suite in a Debian 13 chroot (root; scripts/test-platform.sh)
 #   make test-debian-testing  the same in a Debian testing chroot (chroots in build/platforms/)
 #   make bench    run the Google Benchmark programs
+#   make fuzz     build the libFuzzer targets (clang, ASan + UBSan) in build-fuzz/ and run each
+#                 for FUZZ_SECONDS (default 60) on seeds from the fixtures and samples
+#                 (scripts/fuzz.sh; FUZZ_TARGETS="csv json": only those)
 #   make docs     Doxygen HTML under build/docs/html
 #   make paper    every figure and table of the paper, then paper.pdf (PROFILE=smoke|mini|full;
 #                 SHARD=i/n: only the i-th of n parts of the runs, for n machines)
@@ -22,7 +25,7 @@ WERROR ?= ON
 # Test labels `make test` leaves out (a CTest regex; the Docker build uses 'slow|cuda|docs').
 CTEST_EXCLUDE ?= slow
 
-.PHONY: all deps configure build test test-all test-debian13 test-debian-testing bench docs clean pretrain paper burn
+.PHONY: all deps configure build test test-all test-debian13 test-debian-testing bench fuzz docs clean pretrain paper burn
 
 all: build
 
@@ -48,6 +51,17 @@ test-debian13 test-debian-testing:
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/bench_*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done
+
+# Fuzzing (docs/reliability.md, "Fuzzing"): a build folder of its own, instrumented with clang's
+# libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer; findings under
+# $(FUZZ_BUILD_DIR)/fuzz/findings/<target>/, and a non-zero exit status.
+FUZZ_BUILD_DIR ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+
+fuzz:
+	@scripts/install-deps.sh --fuzz
+	FUZZ_BUILD_DIR=$(FUZZ_BUILD_DIR) FUZZ_SECONDS=$(FUZZ_SECONDS) JOBS=$(JOBS) WERROR=$(WERROR) scripts/fuzz.sh $(FUZZ_TARGETS)
 
 docs: configure
 	cmake --build $(BUILD_DIR) --target docs

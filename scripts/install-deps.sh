@@ -4,6 +4,7 @@
 #   scripts/install-deps.sh           install what is missing (as root), else print the command
 #   scripts/install-deps.sh --check   only report; exit 1 if something is missing
 #   scripts/install-deps.sh --tex     also TeX Live and latexmk, for the paper's PDF (make paper)
+#   scripts/install-deps.sh --fuzz    also clang 14 with libFuzzer and the sanitizers (make fuzz)
 #   LORAFT_EXTRA_PACKAGES="..."       more packages to check
 #   LORAFT_TORCH=external             LibTorch comes from elsewhere (scripts/install-libtorch.sh,
 #                                     the Docker image): skip Debian's LibTorch and OpenBLAS
@@ -55,6 +56,12 @@ fi
 packages+=(${LORAFT_EXTRA_PACKAGES:-})
 if [[ "${1:-}" == "--tex" ]]; then
   packages+=(latexmk texlive-latex-base texlive-latex-recommended lmodern)
+  shift
+fi
+if [[ "${1:-}" == "--fuzz" ]]; then
+  # clang++-14; libclang_rt.fuzzer and the ASan/UBSan runtimes; llvm-symbolizer for the reports
+  # (Debian 12's names; with another clang, scripts/fuzz.sh takes FUZZ_CC and FUZZ_CXX).
+  packages+=(clang-14 libclang-rt-14-dev llvm-14)
   shift
 fi
 

@@ -3,6 +3,9 @@
 // print_trainable_parameters() for the tiny model and for distilbert-base at every rank.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <filesystem>
+
 #include "loraft/adapter/lora.h"
 #include "loraft/adapter/peft_io.h"
 #include "loraft/core/error.h"
@@ -138,6 +141,37 @@ TEST(PeftAdapter, BadAdapterFilesGiveOneClearError) {
   dora["use_dora"] = true;
   io::write_file_atomic(dir / "adapter_config.json", dora.dump());
   EXPECT_THROW(load_adapter(dir.path(), *tiny_model()), ConfigError);
+}
+
+// Found with the adapter_config fuzz target (inputs in tests/fuzz/regressions/adapter_config): a
+// target_modules regex that hung matching (`(.*.*)*z`, exponential backtracking) or overflowed
+// the stack compiling (8,000 nested groups), a layers_pattern that is no regular expression
+// (std::regex_error) or holds a group of its own (std::invalid_argument from the layer index),
+// and floats where integers belong (1e300: undefined behaviour). Each is one loraft::Error, at once.
+TEST(PeftAdapter, HostileAdapterConfigsGiveOneClearErrorQuickly) {
+  const auto regressions = testing::source_dir() / "tests/fuzz/regressions/adapter_config";
+  testing::ScratchDir dir;
+  std::filesystem::copy_file(testing::fixture("lora/adapter/adapter_model.safetensors"),
+                             dir / "adapter_model.safetensors");
+  for (const char* name : {"redos-target-regex.json", "deep-target-regex.json", "bad-layers-pattern.json",
+                           "group-in-layers-pattern.json", "float-r.json", "float-layer.json"}) {
+    io::write_file_atomic(dir / "adapter_config.json", io::read_file(regressions / name));
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_THROW(load_adapter(dir.path(), *tiny_model()), Error) << name;
+    EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 10.0) << name;
+  }
+  LoraConfig c;
+  c.target_regex = std::string(kMaxPatternSize + 1, 'a');
+  EXPECT_THROW(c.validate(), ConfigError);
+#ifdef __GLIBCXX__
+  c.target_regex = R"((\w+)\.\1)";  // back-references would need the backtracking matcher
+  EXPECT_THROW(c.validate(), ConfigError);
+#endif
+  c.target_regex.reset();
+  c.layers_to_transform = {0};
+  c.layers_pattern = "(x)?layer";  // the layer index is the last group
+  EXPECT_TRUE(is_lora_target("distilbert.transformer.layer.0.attention.q_lin", c));
+  EXPECT_FALSE(is_lora_target("distilbert.transformer.layer.1.attention.q_lin", c));
 }
 
 TEST(LoraTargets, PeftMatchingRules) {

@@ -18,7 +18,9 @@ using loraft::data::CsvRecord;
 using loraft::data::Dataset;
 using loraft::data::TableFormat;
 using loraft::data::TableOptions;
+using loraft::testing::read_text;
 using loraft::testing::ScratchDir;
+using loraft::testing::source_dir;
 using loraft::testing::write_text;
 
 namespace {
@@ -183,6 +185,24 @@ TEST(Table, JsonLines) {
   EXPECT_EQ(loraft::data::read_table(dir / "wide.jsonl", inferred).label_names.size(), 100000u);
   inferred.num_labels = 1000000001;
   EXPECT_THROW(loraft::data::read_table(dir / "wide.jsonl", inferred), ConfigError);
+}
+
+// Found by the table fuzz target (tests/fuzz/regressions/table/label-int64-min, whose last byte
+// chose JSON lines and columns by index with label_offset 1): the label -9223372036854775808
+// minus the offset overflowed int64, undefined behaviour. Now it is out of range.
+TEST(Table, LabelsAtTheInt64LimitsAreOutOfRange) {
+  ScratchDir dir;
+  const std::string input = read_text(source_dir() / "tests/fuzz/regressions/table/label-int64-min");
+  write_text(dir / "l.jsonl", input.substr(0, input.size() - 1));  // without the options byte
+  TableOptions o;
+  o.text_columns = {"1", "2"};
+  o.label_column = "0";
+  o.label_offset = 1;
+  const std::string err = error_of([&] { loraft::data::read_table(dir / "l.jsonl", o); });
+  EXPECT_NE(err.find("l.jsonl:1: label -9223372036854775808 out of range"), std::string::npos) << err;
+  o.label_offset = -1;
+  write_text(dir / "h.jsonl", "{\"1\": \"a\", \"2\": \"b\", \"0\": 9223372036854775807}\n");
+  EXPECT_NE(error_of([&] { loraft::data::read_table(dir / "h.jsonl", o); }).find("out of range"), std::string::npos);
 }
 
 TEST(Table, FormatAndOptionErrors) {

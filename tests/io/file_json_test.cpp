@@ -91,10 +91,32 @@ TEST(Json, LinesReportTheBadLineNumber) {
 }
 
 TEST(Json, GetFieldNamesMissingAndMistypedKeys) {
-  Json j = Json::parse(R"({"dim": 32, "name": "x"})");
+  Json j = Json::parse(R"({"dim": 32, "name": "x", "r": 1e300, "half": 2.5})");
   EXPECT_EQ(get_field<int>(j, "dim", "config.json"), 32);
   EXPECT_THROW(get_field<int>(j, "n_layers", "config.json"), FormatError);
   EXPECT_THROW(get_field<int>(j, "name", "config.json"), FormatError);
+  // A float for an integer (adapter_config.json's "r": 1e300, found by the adapter_config fuzz
+  // target): nlohmann's cast would be undefined behaviour.
+  EXPECT_THROW(get_field<std::int64_t>(j, "r", "adapter_config.json"), FormatError);
+  EXPECT_THROW(get_field<int>(j, "half", "config.json"), FormatError);
+  EXPECT_DOUBLE_EQ(get_field<double>(j, "r", "config.json"), 1e300);
+}
+
+// A run summary's checksum record names files below final/; a name the file system cannot look
+// up (5,000 characters: std::filesystem_error before, found by the run_summary fuzz target) or one
+// leading out of the folder counts as missing and is never read.
+TEST(File, ChecksumRecordNamesOnlyFilesBelowTheFolder) {
+  testing::ScratchDir dir;
+  testing::write_text(dir / "final/a.txt", "a");
+  testing::write_text(dir / "outside.txt", "b");
+  const auto sums = folder_checksums(dir / "final");
+  EXPECT_EQ(checksum_mismatch(dir / "final", sums), "");
+  const std::string outside = folder_checksums(dir.path()).at("outside.txt");
+  EXPECT_EQ(checksum_mismatch(dir / "final", {{"../outside.txt", outside}}), "../outside.txt: missing");
+  EXPECT_EQ(checksum_mismatch(dir / "final", {{(dir / "outside.txt").string(), outside}}),
+            (dir / "outside.txt").string() + ": missing");
+  const std::string long_name(5000, 'a');
+  EXPECT_EQ(checksum_mismatch(dir / "final", {{long_name, "x"}}), long_name + ": missing");
 }
 
 }  // namespace

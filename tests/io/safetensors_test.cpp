@@ -232,6 +232,16 @@ TEST(SafetensorsValidation, JsonSyntaxError) {
                       {"not valid JSON"});
 }
 
+// Found by the safetensors fuzz target (tests/fuzz): a number past double's range in the header
+// (data_offsets [768, 151e40036]) escaped as nlohmann's out_of_range instead of a FormatError.
+TEST(SafetensorsValidation, NumberOverflowInTheHeaderIsAFormatError) {
+  expect_format_error(testing::source_dir() / "tests/fuzz/regressions/safetensors/crash-2c93d24870adff17073c1f0b318a5547baa14a34",
+                      {"not valid JSON", "number overflow"});
+  testing::ScratchDir dir;
+  expect_format_error(craft(dir, "big.safetensors", R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,1e400]}})", kData8),
+                      {"not valid JSON"});
+}
+
 TEST(SafetensorsValidation, HeaderNotUtf8) {
   testing::ScratchDir dir;
   std::string header = "{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";

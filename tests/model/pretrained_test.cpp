@@ -98,6 +98,13 @@ TEST(Config, RejectsWhatCannotMakeAModel) {
   EXPECT_THROW(DistilBertConfig::from_json(io::Json::parse(R"({"dim": "768"})")), FormatError);
   EXPECT_THROW(DistilBertConfig::from_json(io::Json::parse(R"({"id2label": {"0": "a", "2": "b"}})")), ConfigError);
   EXPECT_THROW(DistilBertConfig::from_json(io::Json::parse(R"({"dropout": 1.5})")), ConfigError);
+  // Found by the model_config fuzz target (tests/fuzz/regressions/model_config): num_labels 1e12
+  // made a trillion label names (a hang, then out of memory) before anything refused it.
+  const auto regression = testing::source_dir() / "tests/fuzz/regressions/model_config/num-labels-1e12.json";
+  const std::string huge = error_of([&] { DistilBertConfig::from_file(regression); });
+  EXPECT_NE(huge.find("num_labels is 1000000000000"), std::string::npos) << huge;
+  EXPECT_NE(huge.find(regression.string()), std::string::npos) << huge;
+  EXPECT_THROW(DistilBertConfig().set_num_labels(kMaxNumLabels + 1), ConfigError);
 }
 
 TEST(Config, LabelsFromId2labelOrNumLabelsAndExtraKeysSurvive) {

@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "loraft/core/error.h"
+#include "loraft/core/hash.h"
 #include "loraft/io/file.h"
 #include "loraft/train/run_directory.h"
 #include "support/test_support.h"
@@ -48,6 +49,56 @@ TEST(RunDirectory, MetricsSurviveATornLastLineAndTruncate) {
   m = run.metrics();
   ASSERT_EQ(m.size(), 2u);
   EXPECT_EQ(m[1]["step"], 2);
+}
+
+// Found by the run_metrics fuzz target (tests/fuzz): a record whose step is a string made
+// truncate_metrics_after throw nlohmann's type_error; records that are not objects, or whose
+// step, type or step_time_s have other types than the trainer writes, are a FormatError at
+// file:line when read.
+TEST(RunDirectory, MistypedMetricsRecordsAreAFormatError) {
+  testing::ScratchDir root;
+  RunDirectory run(root.path(), Json{{"x", 5}});
+  const auto file = run.path() / "metrics.jsonl";
+  io::write_file_atomic(file, io::read_file(testing::source_dir() /
+                                            "tests/fuzz/regressions/run_metrics/crash-f50a5fda25d18ef93a401516db1e51932c3b4e79"));
+  try {
+    run.truncate_metrics_after(1);
+    FAIL();
+  } catch (const FormatError& e) {
+    EXPECT_EQ(e.where(), file.string() + ":1");
+    EXPECT_NE(std::string(e.what()).find("mistyped step"), std::string::npos) << e.what();
+  }
+  for (const char* bad : {"[1]\n", "{\"step\": 1.5}\n", "{\"type\": 1}\n", "{\"step_time_s\": \"1\"}\n"}) {
+    io::write_file_atomic(file, std::string("{\"step\": 1}\n") + bad);
+    try {
+      run.metrics();
+      FAIL() << bad;
+    } catch (const FormatError& e) {
+      EXPECT_EQ(e.where(), file.string() + ":2") << bad;
+    }
+  }
+}
+
+// Found by the run_summary fuzz target: output_checksums of another type than an object of
+// strings escaped as nlohmann's type_error, a file name too long for the file system as
+// std::filesystem_error. Now the first is a FormatError, the second a damaged run (runs again),
+// and so is a record naming a file outside final/, which is not read.
+TEST(RunDirectory, DamagedSummaryChecksumsAreCaught) {
+  testing::ScratchDir root;
+  RunDirectory run(root.path(), Json{{"x", 6}});
+  const auto file = run.path() / "summary.json";
+  const auto regressions = testing::source_dir() / "tests/fuzz/regressions/run_summary";
+  io::write_file_atomic(file, io::read_file(regressions / "checksums-not-strings.json"));
+  EXPECT_THROW(run.summary(), FormatError);
+  io::write_file_atomic(file, R"({"output_checksums": {"a": 1}})");
+  EXPECT_THROW(run.summary(), FormatError);
+  io::write_file_atomic(file, "[]");
+  EXPECT_THROW(run.summary(), FormatError);
+  io::write_file_atomic(file, io::read_file(regressions / "checksum-name-too-long.json"));
+  EXPECT_FALSE(run.summary().has_value());
+  // config.json, outside final/, with its true checksum: still not a file of this run's outputs.
+  io::write_file_atomic(file, Json{{"output_checksums", {{"../config.json", sha256_file(run.path() / "config.json")}}}}.dump());
+  EXPECT_FALSE(run.summary().has_value());
 }
 
 TEST(RunDirectory, SummaryMarksFinished) {

@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <regex>
 
@@ -37,18 +38,18 @@ class GeneratorStateGuard {
 
 bool is_lora_target(const std::string& name, const LoraConfig& c) {
   // peft/tuners/tuners_utils.py (0.13.2) check_target_module_exists.
-  if (c.target_regex) return std::regex_match(name, std::regex(*c.target_regex));
+  if (c.target_regex) return std::regex_match(name, compile_pattern(*c.target_regex, "target_modules"));
   if (std::find(c.target_modules.begin(), c.target_modules.end(), name) != c.target_modules.end())
     return true;
   bool found = std::any_of(c.target_modules.begin(), c.target_modules.end(),
                            [&](const std::string& t) { return ends_with(name, "." + t); });
   if (!found || c.layers_to_transform.empty()) return found;
-  const std::regex pattern = c.layers_pattern.empty()
-                                 ? std::regex(R"(.*\.[^.]*\.(\d+)\..*)")
-                                 : std::regex(".*\\." + c.layers_pattern + "\\.(\\d+)\\..*");
+  const std::regex pattern = compile_pattern(layers_regex(c.layers_pattern), "layers_pattern");
   std::smatch m;
   if (!std::regex_match(name, m, pattern)) return false;
-  const std::int64_t index = std::stoll(m[1].str());
+  const std::string digits = m[m.size() - 1].str();  // the last group: layers_pattern may have its own
+  std::int64_t index = -1;
+  if (std::from_chars(digits.data(), digits.data() + digits.size(), index).ec != std::errc()) return false;
   return std::find(c.layers_to_transform.begin(), c.layers_to_transform.end(), index) !=
          c.layers_to_transform.end();
 }
@@ -76,7 +77,8 @@ LoraInjection apply_lora(torch::nn::Module& model, const LoraConfig& config, std
     report.targeted.push_back(name);
   }
   if (report.targeted.empty())
-    throw ConfigError("no module of the model matches the target modules",
+    throw ConfigError("no module of the model matches the target modules (" +
+                          (config.target_regex ? "regex " + *config.target_regex : join(config.target_modules)) + ")",
                       "LoraConfig.target_modules", "e.g. q_lin, k_lin, v_lin, out_lin, lin1, lin2");
 
   for (auto& p : model.parameters()) p.set_requires_grad(false);

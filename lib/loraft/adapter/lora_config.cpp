@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <regex>
 
 #include "loraft/core/error.h"
 
@@ -21,14 +20,30 @@ void LoraConfig::validate() const {
   if (!target_regex && target_modules.empty())
     throw ConfigError("no target modules", "LoraConfig.target_modules",
                       "module names such as q_lin, v_lin");
-  if (target_regex) {
-    try {
-      std::regex check(*target_regex);
-    } catch (const std::regex_error& e) {
-      throw ConfigError("target_modules \"" + *target_regex + "\" is not a regular expression (" + e.what() + ")",
-                        "LoraConfig.target_modules", "a std::regex (ECMAScript) pattern, as PEFT's re.fullmatch takes");
-    }
+  if (target_regex) compile_pattern(*target_regex, "target_modules");
+  if (!layers_pattern.empty()) compile_pattern(layers_regex(layers_pattern), "layers_pattern");
+}
+
+std::regex compile_pattern(const std::string& pattern, const std::string& field) {
+  const std::string where = "LoraConfig." + field;
+  const char* expected = "a std::regex (ECMAScript) pattern, as PEFT's re.fullmatch takes";
+  if (pattern.size() > kMaxPatternSize)
+    throw ConfigError(field + " is a pattern of " + std::to_string(pattern.size()) + " characters", where,
+                      "at most " + std::to_string(kMaxPatternSize) + " characters");
+  auto flags = std::regex::ECMAScript;
+#ifdef __GLIBCXX__
+  flags |= std::regex_constants::__polynomial;  // libstdc++'s linear-time (Thompson) matcher
+#endif
+  try {
+    return std::regex(pattern, flags);
+  } catch (const std::regex_error& e) {
+    throw ConfigError(field + " \"" + pattern + "\" is not a regular expression (" + e.what() + ")", where,
+                      expected);
   }
+}
+
+std::string layers_regex(const std::string& layers_pattern) {
+  return layers_pattern.empty() ? R"(.*\.[^.]*\.(\d+)\..*)" : ".*\\." + layers_pattern + "\\.(\\d+)\\..*";
 }
 
 io::OrderedJson to_peft_json(const LoraConfig& c) {
@@ -111,10 +126,15 @@ LoraConfig from_peft_json(const io::Json& j, const std::string& where) {
   else
     c.target_modules = targets.get<std::vector<std::string>>();
   if (j.contains("layers_to_transform") && !j["layers_to_transform"].is_null()) {
-    if (j["layers_to_transform"].is_number())
-      c.layers_to_transform = {j["layers_to_transform"].get<std::int64_t>()};
+    const io::Json& layers = j["layers_to_transform"];
+    // Integers only: nlohmann would cast a float such as 1e300 to an integer, undefined behaviour.
+    for (const auto& l : layers.is_array() ? layers : io::Json::array({layers}))
+      if (!l.is_number_integer())
+        throw ConfigError("layers_to_transform holds " + l.dump(), where, "a layer index or a list of them");
+    if (layers.is_number())
+      c.layers_to_transform = {layers.get<std::int64_t>()};
     else
-      c.layers_to_transform = j["layers_to_transform"].get<std::vector<std::int64_t>>();
+      c.layers_to_transform = layers.get<std::vector<std::int64_t>>();
   }
   if (j.contains("layers_pattern") && j["layers_pattern"].is_string())
     c.layers_pattern = j["layers_pattern"];

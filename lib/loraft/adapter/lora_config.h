@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <regex>
 #include <string>
 #include <vector>
 
@@ -62,6 +63,23 @@ struct LoraConfig {
     v(setting("modules_to_save", c.modules_to_save));
   }
 };
+
+/// The longest regular expression a LoraConfig may hold (target_modules as a string, and the
+/// layer expression made from layers_pattern): std::regex compiles recursively, and a pattern
+/// nested thousands of parentheses deep overflows the stack.
+inline constexpr std::size_t kMaxPatternSize = 1000;
+
+/// `pattern` compiled as module names are matched against it: ECMAScript syntax, and with
+/// libstdc++ in its polynomial mode, so that no pattern makes matching take exponential time
+/// (`(.*.*)*z` would hang the backtracking matcher, as it hangs PEFT's re.fullmatch); that mode
+/// refuses back-references. ConfigError naming the field (`target_modules`, `layers_pattern`)
+/// for a pattern longer than kMaxPatternSize or one that does not compile.
+std::regex compile_pattern(const std::string& pattern, const std::string& field);
+
+/// The expression layers_to_transform picks layers with (PEFT's): `.*\.<layers_pattern>\.(\d+)\..*`,
+/// or `.*\.[^.]*\.(\d+)\..*` for an empty layers_pattern; the layer index is its last group
+/// (layers_pattern may hold groups of its own).
+std::string layers_regex(const std::string& layers_pattern);
 
 /// adapter_config.json as PEFT 0.13.2 writes it (every field of its LoraConfig, defaults for
 /// those loraft does not use, target_modules sorted).

@@ -67,8 +67,9 @@ class LabelMapper {
   }
 
   std::int64_t from_integer(std::int64_t raw, const std::string& at) {
-    const std::int64_t id = raw - o_.label_offset;
-    if (id < 0 || id >= limit_)
+    std::int64_t id = -1;
+    // A label near the int64 limits must not overflow the subtraction (-9223372036854775808 - 1).
+    if (__builtin_sub_overflow(raw, o_.label_offset, &id) || id < 0 || id >= limit_)
       throw FormatError("label " + std::to_string(raw) + " out of range", at, expected());
     return note(id);
   }

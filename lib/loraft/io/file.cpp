@@ -91,8 +91,13 @@ std::map<std::string, std::string> folder_checksums(const fs::path& folder) {
 
 std::string checksum_mismatch(const fs::path& folder, const std::map<std::string, std::string>& recorded) {
   for (const auto& [file, sum] : recorded) {
-    const fs::path path = folder / file;
-    if (!fs::is_regular_file(path)) return file + ": missing";
+    // A record names files below `folder`: any other path (absolute, "..", too long for the
+    // file system) counts as missing rather than being read.
+    const fs::path relative = fs::path(file).lexically_normal();
+    if (file.empty() || relative.is_absolute() || *relative.begin() == "..") return file + ": missing";
+    const fs::path path = folder / relative;
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) return file + ": missing";
     if (sha256_file(path) != sum) return file + ": checksum mismatch";
   }
   return "";

@@ -31,7 +31,8 @@ void commit_folder(const std::filesystem::path& from, const std::filesystem::pat
 std::map<std::string, std::string> folder_checksums(const std::filesystem::path& folder);
 
 /// The first file of `recorded` (from folder_checksums) that is missing below `folder` or has
-/// other bytes now, as "<file>: missing" or "<file>: checksum mismatch"; "" when all match.
+/// other bytes now, as "<file>: missing" or "<file>: checksum mismatch"; "" when all match. A
+/// recorded name that is absolute or leads out of `folder` counts as missing and is not read.
 std::string checksum_mismatch(const std::filesystem::path& folder,
                               const std::map<std::string, std::string>& recorded);
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <string>
+#include <type_traits>
 
 #include <nlohmann/json.hpp>
 
@@ -31,11 +32,14 @@ void for_each_json_line(const std::filesystem::path& path,
                                 const std::string& detail);
 
 /// The value at `key` of object `j`, converted to T; FormatError naming `where` and the
-/// key if it is missing or of the wrong type.
+/// key if it is missing or of the wrong type (for an integer T, any number but an integer).
 template <typename T>
 T get_field(const Json& j, const std::string& key, const std::string& where) {
   auto it = j.find(key);
   if (it == j.end()) throw_missing_key(key, where);
+  // nlohmann converts a float to an integer type with a plain cast: undefined for 1e300.
+  if constexpr (std::is_integral_v<T> && !std::is_same_v<T, bool>)
+    if (!it->is_number_integer()) throw_bad_key(key, where, "an integer was expected, not " + it->dump());
   try {
     return it->get<T>();
   } catch (const nlohmann::json::exception& e) {

@@ -244,7 +244,7 @@ SafetensorsHeader parse_safetensors_header(std::string_view json, std::uint64_t 
                          }
                          return true;
                        });
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax, or a number past double's range (1e400)
     throw FormatError("header is not valid JSON: " + std::string(e.what()), where,
                       "a JSON object");
   }

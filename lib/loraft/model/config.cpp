@@ -52,7 +52,9 @@ void read_real(const io::Json& j, const char* key, double& target, const std::st
 std::string default_attn_implementation() { return sdpa_available() ? "sdpa" : "eager"; }
 
 void DistilBertConfig::set_num_labels(std::int64_t n) {
-  if (n < 1) throw ConfigError("num_labels is " + std::to_string(n), "DistilBertConfig", "at least 1");
+  if (n < 1 || n > kMaxNumLabels)
+    throw ConfigError("num_labels is " + std::to_string(n), "DistilBertConfig",
+                      "from 1 to " + std::to_string(kMaxNumLabels));
   id2label.clear();
   for (std::int64_t i = 0; i < n; ++i) id2label.push_back(default_label(i));
 }
@@ -159,6 +161,8 @@ DistilBertConfig DistilBertConfig::from_json(const io::Json& j, const std::strin
   } else if (auto n = j.find("num_labels"); n != j.end() && !n->is_null()) {
     std::int64_t count = 0;
     read_int(j, "num_labels", count, where);
+    if (count < 1 || count > kMaxNumLabels)  // before making that many names (1e12 would hang)
+      throw ConfigError("num_labels is " + std::to_string(count), where, "from 1 to " + std::to_string(kMaxNumLabels));
     c.set_num_labels(count);
   }
 

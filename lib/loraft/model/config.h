@@ -28,6 +28,10 @@ constexpr bool sdpa_available() { return LORAFT_HAVE_SDPA; }
 /// "sdpa" where sdpa_available(), else "eager": transformers' default on the same torch.
 std::string default_attn_implementation();
 
+/// The most classes a config may name (as data::read_table infers at most): a damaged or
+/// hostile `num_labels` (1e12) is refused instead of making that many label names.
+inline constexpr std::int64_t kMaxNumLabels = 100000;
+
 /// DistilBERT hyper-parameters, with the defaults of transformers' `DistilBertConfig()`
 /// (configuration_distilbert.py), which are those of `distilbert-base-uncased`.
 struct DistilBertConfig {
@@ -61,7 +65,8 @@ struct DistilBertConfig {
 
   /// Number of classes of the classification head.
   std::int64_t num_labels() const { return static_cast<std::int64_t>(id2label.size()); }
-  /// Sets `n` classes named LABEL_0 ... LABEL_{n-1}, as `from_pretrained(num_labels=n)` does.
+  /// Sets `n` classes named LABEL_0 ... LABEL_{n-1}, as `from_pretrained(num_labels=n)` does;
+  /// ConfigError unless 1 <= n <= kMaxNumLabels.
   void set_num_labels(std::int64_t n);
   /// dim / n_heads.
   std::int64_t head_dim() const { return dim / n_heads; }

@@ -24,12 +24,6 @@ bool under_any(const std::string& name, const std::vector<std::string>& prefixes
   return std::any_of(prefixes.begin(), prefixes.end(), [&](const auto& p) { return starts_with(name, p); });
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string s;
-  for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
-  return s;
-}
-
 std::string shape_string(c10::IntArrayRef shape) {
   std::string s = "[";
   for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? ", " : "") + std::to_string(shape[i]);

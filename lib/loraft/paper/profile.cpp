@@ -1,6 +1,7 @@
 #include "loraft/paper/profile.h"
 
 #include <set>
+#include <system_error>
 
 #include "loraft/core/error.h"
 #include "loraft/core/strings.h"
@@ -22,6 +23,15 @@ std::string resolve_spec(const std::string& spec, const fs::path& root) {
   if (colon == std::string::npos) return spec;  // parse_dataset_spec reports it
   fs::path rest = spec.substr(colon + 1);
   return rest.is_absolute() ? spec : spec.substr(0, colon + 1) + (root / rest).string();
+}
+
+// The integer `key` of object `j`, `fallback` when absent; ConfigError for any other value,
+// floats included (nlohmann would convert 1e300 to an integer, which is undefined behaviour).
+std::int64_t integer(const Json& j, const char* key, std::int64_t fallback, const std::string& where) {
+  if (!j.is_object() || !j.contains(key)) return fallback;
+  const Json& v = j.at(key);
+  if (!v.is_number_integer()) throw ConfigError(std::string(key) + " is " + v.dump(), where, "an integer");
+  return v.get<std::int64_t>();
 }
 
 std::string unresolve(const std::string& s, const fs::path& root) {
@@ -92,65 +102,82 @@ Profile Profile::load(const std::string& name_or_file, const fs::path& root_in) 
   for (auto& [key, value] : j.items())
     if (!kKeys.count(key)) throw ConfigError("unknown key \"" + key + "\"", where, "a profile field");
 
-  std::map<std::string, std::string> fetch;
-  if (j.contains("fetch")) fetch = j["fetch"].get<std::map<std::string, std::string>>();
-  // A path the profile needs, made absolute. Missing ones are collected, with the command that
-  // fetches each, so that one error names every download before anything runs.
-  std::vector<std::string> missing;
-  std::set<std::string> missing_paths;  // IMDB's train and test split share one folder
-  auto need = [&](const std::string& relative, const std::string& what) {
-    fs::path path = fs::path(relative).is_absolute() ? fs::path(relative) : root / relative;
-    if (!fs::exists(path) && missing_paths.insert(relative).second) {
-      std::string item = what + " " + relative;
-      for (const auto& [prefix, command] : fetch)
-        if (starts_with(relative, prefix)) item += " (get it with: " + command + ")";
-      missing.push_back(item);
-    }
-    return path;
-  };
+  // nlohmann's own errors (a number where a string belongs, a list of other things) are the
+  // ConfigError every other bad value gives.
+  try {
+    std::map<std::string, std::string> fetch;
+    if (j.contains("fetch")) fetch = j["fetch"].get<std::map<std::string, std::string>>();
+    // A path the profile needs, made absolute. Missing ones are collected, with the command that
+    // fetches each, so that one error names every download before anything runs.
+    std::vector<std::string> missing;
+    std::set<std::string> missing_paths;  // IMDB's train and test split share one folder
+    auto need = [&](const std::string& relative, const std::string& what) {
+      fs::path path = fs::path(relative).is_absolute() ? fs::path(relative) : root / relative;
+      std::error_code ec;  // a path the file system cannot even look up (too long) is missing too
+      if (!fs::exists(path, ec) && missing_paths.insert(relative).second) {
+        std::string item = what + " " + relative;
+        for (const auto& [prefix, command] : fetch)
+          if (starts_with(relative, prefix)) item += " (get it with: " + command + ")";
+        missing.push_back(item);
+      }
+      return path;
+    };
 
-  p.note = j.value("note", "");
-  const auto model = io::get_field<std::string>(j, "model", where);
-  p.model = need(model, "the model");
-  const std::string vocab = j.value("vocab", (fs::path(model) / "vocab.txt").string());
-  if (fs::exists(p.model) || vocab.rfind(model, 0) != 0) p.vocab = need(vocab, "the vocabulary");
-  else p.vocab = p.model / fs::path(vocab).lexically_relative(model);  // comes with the model's download
-  const Json data_json = io::get_field<Json>(j, "data", where);
-  for (auto it = data_json.begin(); it != data_json.end(); ++it) {
-    const std::string data_name = it.key();
-    const Json& d = it.value();
-    const std::string dwhere = where + ": data." + data_name;
-    DataSetting s;
-    for (const char* key : {"train", "eval"}) {
-      std::string spec = io::get_field<std::string>(d, key, dwhere);
-      auto parsed = data::parse_dataset_spec(spec, dwhere + "." + key);
-      need(parsed.path.string(), "the " + data_name + " " + key + " data");
-      (std::string(key) == "train" ? s.train : s.eval) = resolve_spec(spec, root);
+    p.note = j.value("note", "");
+    const auto model = io::get_field<std::string>(j, "model", where);
+    p.model = need(model, "the model");
+    const std::string vocab = j.value("vocab", (fs::path(model) / "vocab.txt").string());
+    std::error_code ec;
+    if (fs::exists(p.model, ec) || vocab.rfind(model, 0) != 0) p.vocab = need(vocab, "the vocabulary");
+    else p.vocab = p.model / fs::path(vocab).lexically_relative(model);  // comes with the model's download
+    const Json data_json = io::get_field<Json>(j, "data", where);
+    for (auto it = data_json.begin(); it != data_json.end(); ++it) {
+      const std::string data_name = it.key();
+      const Json& d = it.value();
+      const std::string dwhere = where + ": data." + data_name;
+      DataSetting s;
+      for (const char* key : {"train", "eval"}) {
+        std::string spec = io::get_field<std::string>(d, key, dwhere);
+        auto parsed = data::parse_dataset_spec(spec, dwhere + "." + key);
+        need(parsed.path.string(), "the " + data_name + " " + key + " data");
+        (std::string(key) == "train" ? s.train : s.eval) = resolve_spec(spec, root);
+      }
+      s.train_limit = integer(d, "train_limit", 0, dwhere);
+      s.eval_limit = integer(d, "eval_limit", 0, dwhere);
+      p.data[data_name] = s;
     }
-    s.train_limit = d.value("train_limit", std::int64_t{0});
-    s.eval_limit = d.value("eval_limit", std::int64_t{0});
-    p.data[data_name] = s;
+    if (!missing.empty()) {
+      std::string list;
+      for (const auto& m : missing) list += (list.empty() ? "" : "; ") + m;
+      throw ConfigError("profile " + p.name + " needs " + std::to_string(missing.size()) +
+                            " missing download(s): " + list,
+                        where);
+    }
+    p.base = train::TrainConfig::from_json(j.value("train", Json::object()), where + ": train");
+    p.seeds = {42};
+    if (j.contains("seeds")) {
+      p.seeds.clear();
+      for (const auto& seed : io::get_field<std::vector<Json>>(j, "seeds", where)) {
+        if (!seed.is_number_unsigned()) throw ConfigError("seed " + seed.dump(), where, "non-negative integer seeds");
+        p.seeds.push_back(seed.get<std::uint64_t>());
+      }
+    }
+    if (p.seeds.empty()) throw ConfigError("seeds is empty", where, "at least one seed");
+    p.sweep_seeds = integer(j, "sweep_seeds", 1, where);
+    if (p.sweep_seeds < 1) throw ConfigError("sweep_seeds must be at least 1", where);
+    for (const auto& point : j.value("sweep", Json::array())) {
+      Json c = p.config(train::Method::lora, 0).to_json();
+      c["lora"].merge_patch(io::get_field<Json>(point, "lora", where + ": sweep"));
+      p.sweep.push_back({io::get_field<std::string>(point, "label", where + ": sweep"),
+                         train::TrainConfig::from_json(c, where + ": sweep").lora});
+    }
+    p.loraplus_ratios = j.value("loraplus_ratios", std::vector<double>{});
+    const std::int64_t threads = integer(j, "threads", 0, where);
+    if (threads != static_cast<int>(threads)) throw ConfigError("threads " + std::to_string(threads), where, "an int");
+    p.threads = static_cast<int>(threads);
+  } catch (const io::Json::exception& e) {
+    throw ConfigError(std::string("a value of the wrong type: ") + e.what(), where, "a profile as paper/profiles/*.json");
   }
-  if (!missing.empty()) {
-    std::string list;
-    for (const auto& m : missing) list += (list.empty() ? "" : "; ") + m;
-    throw ConfigError("profile " + p.name + " needs " + std::to_string(missing.size()) +
-                          " missing download(s): " + list,
-                      where);
-  }
-  p.base = train::TrainConfig::from_json(j.value("train", Json::object()), where + ": train");
-  p.seeds = j.value("seeds", std::vector<std::uint64_t>{42});
-  if (p.seeds.empty()) throw ConfigError("seeds is empty", where, "at least one seed");
-  p.sweep_seeds = j.value("sweep_seeds", std::int64_t{1});
-  if (p.sweep_seeds < 1) throw ConfigError("sweep_seeds must be at least 1", where);
-  for (const auto& point : j.value("sweep", Json::array())) {
-    Json c = p.config(train::Method::lora, 0).to_json();
-    c["lora"].merge_patch(io::get_field<Json>(point, "lora", where + ": sweep"));
-    p.sweep.push_back({io::get_field<std::string>(point, "label", where + ": sweep"),
-                       train::TrainConfig::from_json(c, where + ": sweep").lora});
-  }
-  p.loraplus_ratios = j.value("loraplus_ratios", std::vector<double>{});
-  p.threads = j.value("threads", 0);
   return p;
 }
 

@@ -4,6 +4,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -76,9 +77,14 @@ std::vector<io::Json> RunDirectory::metrics() const {
     if (end == std::string::npos) break;  // no newline: the write was torn
     io::Json j = io::Json::parse(text.begin() + static_cast<long>(pos),
                                  text.begin() + static_cast<long>(end), nullptr, false);
-    if (j.is_discarded())
-      throw FormatError("malformed metrics record", file.string() + ":" +
-                        std::to_string(out.size() + 1), "one JSON object per line");
+    const std::string at = file.string() + ":" + std::to_string(out.size() + 1);
+    if (j.is_discarded() || !j.is_object())
+      throw FormatError("malformed metrics record", at, "one JSON object per line");
+    // The fields read back (truncate_metrics_after, the run's summary) with the types written.
+    if ((j.contains("step") && !j["step"].is_number_integer()) || (j.contains("type") && !j["type"].is_string()) ||
+        (j.contains("step_time_s") && !j["step_time_s"].is_number()))
+      throw FormatError("metrics record with a mistyped step, type or step_time_s", at,
+                        "an integer step, a string type and a number step_time_s");
     out.push_back(std::move(j));
     pos = end + 1;
   }
@@ -106,9 +112,14 @@ std::optional<io::Json> RunDirectory::summary() const {
   const fs::path file = path_ / "summary.json";
   if (!fs::exists(file)) return std::nullopt;
   io::Json record = io::read_json(file);
+  if (!record.is_object()) throw FormatError("summary is not a JSON object", file.string(), "a run summary");
   if (record.contains(kOutputChecksums)) {
+    const io::Json& sums = record[kOutputChecksums];
+    if (!sums.is_object() || !std::all_of(sums.begin(), sums.end(), [](const io::Json& s) { return s.is_string(); }))
+      throw FormatError(std::string(kOutputChecksums) + " is not an object of strings", file.string(),
+                        "{\"<file below final/>\": \"<sha256>\", ...}");
     const std::string mismatch = io::checksum_mismatch(
-        path_ / "final", record[kOutputChecksums].get<std::map<std::string, std::string>>());
+        path_ / "final", sums.get<std::map<std::string, std::string>>());
     if (!mismatch.empty()) {
       log_warning("finished run " + path_.string() + " is damaged (final/" + mismatch + "): it runs again");
       return std::nullopt;

@@ -378,6 +378,12 @@ Trainer::Trainer(model::DistilBertForSequenceClassification model, const data::T
     if (lo != rows->ids.end() && (*lo < 0 || *hi >= vocab))
       throw ConfigError("token id " + std::to_string(*lo < 0 ? *lo : *hi) + " is outside the model's vocabulary",
                         which, "0 <= id < vocab_size " + std::to_string(vocab));
+    const std::int64_t classes = model_->config.num_labels();
+    for (std::int64_t i = 0; i < rows->size(); ++i)
+      if (rows->labels[static_cast<std::size_t>(i)] < 0 || rows->labels[static_cast<std::size_t>(i)] >= classes)
+        throw ConfigError("row " + std::to_string(i) + " has label " + std::to_string(rows->labels[static_cast<std::size_t>(i)]),
+                          which, "labels 0.." + std::to_string(classes - 1) + " for the model's " +
+                                     std::to_string(classes) + " classes");
   }
 }
 
