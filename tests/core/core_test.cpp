@@ -1,6 +1,7 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <numeric>
@@ -104,6 +105,12 @@ TEST(System, RunProgramCapturesStdoutStatusAndSignal) {
                         {"LORAFT_TEST_SET=new"})
                 .output,
             "kept new");
+  // A name is matched whole: LORAFT_TEST_SET=... does not replace LORAFT_TEST_SETX.
+  ::setenv("LORAFT_TEST_SETX", "other", 1);
+  const std::vector<std::string> env = environment_with({"LORAFT_TEST_SET=new"});
+  EXPECT_EQ(std::count(env.begin(), env.end(), "LORAFT_TEST_SET=new"), 1);
+  EXPECT_EQ(std::count(env.begin(), env.end(), "LORAFT_TEST_SET=old"), 0);
+  EXPECT_EQ(std::count(env.begin(), env.end(), "LORAFT_TEST_SETX=other"), 1);
   EXPECT_THROW(run_program({"/nonexistent/program"}), IoError);
 }
 

@@ -1,5 +1,7 @@
 #include "support/test_support.h"
 
+#include "loraft/core/system.h"
+
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -71,14 +73,7 @@ Background::Background(const std::vector<std::string>& args, const fs::path& out
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  std::vector<std::string> env_text(environment);
-  for (char** e = environ; *e != nullptr; ++e) {
-    const std::string entry = *e;
-    const std::string name = entry.substr(0, entry.find('='));
-    bool replaced = false;
-    for (const auto& mine : environment) replaced = replaced || mine.rfind(name + "=", 0) == 0;
-    if (!replaced) env_text.push_back(entry);
-  }
+  std::vector<std::string> env_text = environment_with(environment);
   std::vector<char*> envp;
   for (auto& e : env_text) envp.push_back(e.data());
   envp.push_back(nullptr);

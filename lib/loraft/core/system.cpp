@@ -58,17 +58,21 @@ std::string first_output_line(const std::string& command) {
   return out;
 }
 
-ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
-  if (argv.empty()) throw std::logic_error("run_program: no program");
-  // The environment: this process's, with each of `env` replacing a variable of its name.
-  std::vector<std::string> environment(env);
+std::vector<std::string> environment_with(const std::vector<std::string>& overrides) {
+  std::vector<std::string> environment(overrides);
   for (char** e = environ; *e; ++e) {
     const std::string entry = *e;
     const std::string name = entry.substr(0, entry.find('=') + 1);
     bool replaced = false;
-    for (const auto& own : env) replaced = replaced || starts_with(own, name);
+    for (const auto& own : overrides) replaced = replaced || starts_with(own, name);
     if (!replaced) environment.push_back(entry);
   }
+  return environment;
+}
+
+ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env) {
+  if (argv.empty()) throw std::logic_error("run_program: no program");
+  std::vector<std::string> environment = environment_with(env);
   auto pointers = [](std::vector<std::string>& strings) {
     std::vector<char*> p;
     for (auto& s : strings) p.push_back(s.data());

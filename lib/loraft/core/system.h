@@ -33,9 +33,13 @@ struct ProgramResult {
   std::string output;  ///< everything it printed on stdout
 };
 
+/// This process's environment ("NAME=value" entries) with each entry of `overrides` replacing the
+/// variable of its name, or added where there is none: the environment of a child program.
+std::vector<std::string> environment_with(const std::vector<std::string>& overrides);
+
 /// Runs the program `argv[0]` (a path) with arguments `argv[1..]` as a child process and waits
 /// for it: stdin and stderr are this process's, stdout is captured. `env` ("NAME=value")
-/// entries are set in its environment on top of this process's. IoError if it cannot start.
+/// entries are set in its environment on top of this process's (environment_with). IoError if it cannot start.
 ProgramResult run_program(const std::vector<std::string>& argv, const std::vector<std::string>& env = {});
 
 /// The device `name` names ("cpu", "cuda", "cuda:1"); ConfigError otherwise.
