@@ -1,7 +1,8 @@
 // loraft-train killed with SIGKILL at chosen points of its work (LORAFT_FAULT: after a step,
 // inside a checkpoint write, inside an evaluation) and stopped with SIGINT, then run again:
 // it ends with the final weights and evaluation records of an uninterrupted run, bit for bit
-// on the CPU, and what a killed run leaves is readable. The same after a full disk.
+// on the CPU, and what a killed run leaves is readable. The same
+// after a full disk and after a NaN injected into the loss or a gradient (LORAFT_FAULT=nan-*).
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -167,6 +168,34 @@ TEST(KillAndResume, FullDiskIsOneLineAndTheRunResumes) {
   for (const auto& e : fs::recursive_directory_iterator(dir.path()))
     EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << e.path();
   resume_and_compare(dir.path(), want);
+}
+
+// A NaN injected into the loss or into a gradient (LORAFT_FAULT=nan-loss:N / nan-gradient:N)
+// at step 5: one line naming the step (and for a gradient the parameter), exit 2, the run
+// left unfinished with its last good checkpoint (step 3) and no summary; the same command
+// without the fault resumes there and ends as the uninterrupted run.
+TEST(KillAndResume, NonFiniteLossOrGradientStopsNamingStepAndParameter) {
+  const Outcome& want = uninterrupted();
+  const std::vector<std::pair<std::string, std::string>> faults{
+      {"nan-loss:5", "the loss is "},
+      {"nan-gradient:5", "(classifier.bias is the first parameter whose gradient holds it)"}};
+  for (const auto& [fault, says] : faults) {
+    SCOPED_TRACE(fault);
+    testing::ScratchDir dir;
+    auto failed = run_with({"LORAFT_FAULT=" + fault}, train_args(dir.path()));
+    EXPECT_EQ(failed.exit_code, 2) << failed.err;
+    const auto at = failed.err.find("loraft-train: error: ");
+    ASSERT_NE(at, std::string::npos) << failed.err;
+    const std::string line = failed.err.substr(at);
+    EXPECT_EQ(line.find('\n'), line.size() - 1) << "one line: " << line;
+    EXPECT_NE(line.find(says), std::string::npos) << line;
+    EXPECT_NE(line.find("nan"), std::string::npos) << line;
+    EXPECT_NE(line.find("step 5"), std::string::npos) << line;
+    const fs::path run = run_dir(dir.path());
+    EXPECT_TRUE(fs::exists(run / "checkpoints/step-00000003"));
+    EXPECT_FALSE(fs::exists(run / "checkpoints/step-00000005"));
+    resume_and_compare(dir.path(), want);
+  }
 }
 
 }  // namespace

@@ -3,6 +3,9 @@
 // with the Trainer's groups, PEFT's LoRA+ groups, and the Trainer's clipping and schedule.
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <limits>
+
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
 #include "loraft/optim/adamw.h"
@@ -125,6 +128,21 @@ TEST(AdamW, StateRoundTripContinuesIdentically) {
   EXPECT_TRUE(torch::equal(a.groups()[0].params[0].tensor, b.groups()[0].params[0].tensor));
   a.zero_grad();
   EXPECT_FALSE(a.groups()[0].params[0].tensor.grad().defined());
+}
+
+// Clipping scales by max_norm / (norm + 1e-6) (hand-computed here: gradients (3, 4) and (0),
+// norm 5, max 1); a non-finite norm leaves every gradient as it was, so that the one at fault
+// can be named.
+TEST(ClipGradNorm, ScalesToTheMaximumAndLeavesNonFiniteGradientsAlone) {
+  torch::Tensor a = torch::zeros({2}).set_requires_grad(true), b = torch::zeros({1}).set_requires_grad(true);
+  a.mutable_grad() = torch::tensor({3.0f, 4.0f});
+  b.mutable_grad() = torch::tensor({0.0f});
+  EXPECT_DOUBLE_EQ(clip_grad_norm({a, b}, 1.0), 5.0);
+  EXPECT_TRUE(torch::allclose(a.grad(), torch::tensor({3.0f, 4.0f}) / (5.0f + 1e-6f)));
+  b.mutable_grad() = torch::tensor({std::numeric_limits<float>::quiet_NaN()});
+  EXPECT_TRUE(std::isnan(clip_grad_norm({a, b}, 1.0)));
+  EXPECT_TRUE(torch::allclose(a.grad(), torch::tensor({3.0f, 4.0f}) / (5.0f + 1e-6f))) << "unchanged";
+  EXPECT_TRUE(std::isnan(b.grad().item<float>()));
 }
 
 }  // namespace

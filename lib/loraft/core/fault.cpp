@@ -31,13 +31,21 @@ Fault read_fault() {
   return f;
 }
 
+const Fault& fault() {
+  static const Fault f = read_fault();
+  return f;
+}
+
 }  // namespace
 
-void fault_point(const char* name) {
-  static const Fault fault = read_fault();
+bool fault_here(const char* name) {
   static std::atomic<long long> hits{0};
-  if (fault.point.empty() || fault.point != name) return;
-  if (++hits == fault.when) std::raise(fault.signal);
+  if (fault().point.empty() || fault().point != name) return false;
+  return ++hits == fault().when;
+}
+
+void fault_point(const char* name) {
+  if (fault_here(name)) std::raise(fault().signal);
 }
 
 }  // namespace loraft

@@ -1,5 +1,7 @@
 #include "loraft/optim/clip.h"
 
+#include <cmath>
+
 namespace loraft::optim {
 namespace {
 
@@ -24,11 +26,15 @@ double clip_grad_norm(const std::vector<torch::Tensor>& params, double max_norm)
   auto grads = grads_of(params);
   if (grads.empty()) return 0.0;
   torch::Tensor norm = total_norm(grads);
+  const double value = norm.item<double>();
+  // A non-finite norm leaves the gradients as they are (torch scales them all to NaN), so that
+  // the one that is not finite can be named; loraft never steps on them (optimizer_update).
+  if (!std::isfinite(value)) return value;
   // torch/nn/utils/clip_grad.py (1.13.1): clip_coef = max_norm / (total_norm + 1e-6),
   // clamped to 1.0, multiplied into every gradient.
   torch::Tensor coef = torch::clamp(max_norm / (norm + 1e-6), c10::nullopt, 1.0);
   for (auto& g : grads) g.mul_(coef.to(g.device()));
-  return norm.item<double>();
+  return value;
 }
 
 double grad_norm(const std::vector<torch::Tensor>& params) {

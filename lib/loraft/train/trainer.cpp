@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <set>
@@ -122,6 +123,7 @@ StepResult train_step(model::DistilBertForSequenceClassification& model, optim::
       else
         loss = torch::nn::functional::cross_entropy(logits.to(torch::kFloat32), batch.labels.to(device));
     }
+    if (fault_here("nan-loss")) loss = loss + std::numeric_limits<double>::quiet_NaN();
     const double value = loss.item<double>();
     // With several ranks a non-finite loss is found after the collective, by all of them.
     if (!std::isfinite(value) && options.group == nullptr) {
@@ -147,6 +149,13 @@ StepResult train_step(model::DistilBertForSequenceClassification& model, optim::
       throw NonFiniteError("the loss is " + std::to_string(r.loss));
     }
   }
+  if (fault_here("nan-gradient")) {
+    const torch::Tensor last = optimizer.groups().back().params.back().tensor;
+    if (last.grad().defined()) {
+      torch::NoGradGuard no_grad;
+      last.grad().view(-1)[0].fill_(std::numeric_limits<double>::quiet_NaN());
+    }
+  }
   const UpdateResult u = optimizer_update(optimizer, options.max_grad_norm, options.scaler);
   r.grad_norm = u.grad_norm;
   r.skipped = u.skipped;
@@ -168,8 +177,14 @@ UpdateResult optimizer_update(optim::AdamW& optimizer, double max_grad_norm,
     return r;
   }
   if (!std::isfinite(r.grad_norm)) {
+    // clip_grad_norm leaves non-finite gradients unscaled: the first one can be named.
+    std::string where;
+    for (const auto& group : optimizer.groups())
+      for (const auto& p : group.params)
+        if (where.empty() && p.tensor.grad().defined() && !torch::isfinite(p.tensor.grad()).all().item<bool>())
+          where = " (" + p.name + " is the first parameter whose gradient holds it)";
     optimizer.zero_grad();
-    throw NonFiniteError("the gradient norm is " + std::to_string(r.grad_norm));
+    throw NonFiniteError("the gradient norm is " + std::to_string(r.grad_norm) + where);
   }
   optimizer.step();
   if (scaler != nullptr) scaler->update(false);
