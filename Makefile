@@ -5,6 +5,8 @@
 #   make test-debian13        the test suite in a Debian 13 chroot (root; scripts/test-platform.sh)
 #   make test-debian-testing  the same in a Debian testing chroot (chroots in build/platforms/)
 #   make bench    run the Google Benchmark programs
+#   make test-asan the suite of `make test` built with AddressSanitizer + UBSan in build-asan/
+#                 (scripts/test-asan.sh)
 #   make fuzz     build the libFuzzer targets (clang, ASan + UBSan) in build-fuzz/ and run each
 #                 for FUZZ_SECONDS (default 60) on seeds from the fixtures and samples
 #                 (scripts/fuzz.sh; FUZZ_TARGETS="csv json": only those)
@@ -25,7 +27,7 @@ WERROR ?= ON
 # Test labels `make test` leaves out (a CTest regex; the Docker build uses 'slow|cuda|docs').
 CTEST_EXCLUDE ?= slow
 
-.PHONY: all deps configure build test test-all test-debian13 test-debian-testing bench fuzz docs clean pretrain paper burn
+.PHONY: all deps configure build test test-all test-asan test-debian13 test-debian-testing bench fuzz docs clean pretrain paper burn
 
 all: build
 
@@ -51,6 +53,13 @@ test-debian13 test-debian-testing:
 
 bench: build
 	@for b in $(BUILD_DIR)/bench/bench_*; do [ -x "$$b" ] && echo "== $$b" && "$$b"; done
+
+# Sanitizers (docs/reliability.md, "Sanitizers"): the library, programs and tests instrumented
+# with AddressSanitizer + UndefinedBehaviorSanitizer, every report fatal.
+ASAN_BUILD_DIR ?= build-asan
+
+test-asan: deps
+	ASAN_BUILD_DIR=$(ASAN_BUILD_DIR) JOBS=$(JOBS) scripts/test-asan.sh $(CTEST_ARGS)
 
 # Fuzzing (docs/reliability.md, "Fuzzing"): a build folder of its own, instrumented with clang's
 # libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer; findings under

@@ -158,6 +158,8 @@ export TMPDIR
 trap 'rm -rf "$scratch" "$TMPDIR"' EXIT
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1}"
+# Leaks inside libhdf5 itself on damaged files (the reason is in the file).
+export LSAN_OPTIONS="${LSAN_OPTIONS:-suppressions=$root/tests/fuzz/lsan.supp}"
 results=()
 found=0
 for t in "${targets[@]}"; do

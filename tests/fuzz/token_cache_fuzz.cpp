@@ -2,7 +2,8 @@
 // of lib/loraft/io/hdf5.cpp, check_seal): the 512-byte seal record (magic, SHA-256, size) that
 // vouches for every byte before HDF5 parses any, then the HDF5 structure, attributes, array
 // sizes against the rows/tokens attributes, offsets and the content checksum. HDF5's own
-// parser (libhdf5) is not the target: no byte the seal has not vouched for reaches it.
+// parser (libhdf5) is reached only by a file the fuzzer reseals with its right digest, which
+// it learns from the comparison (tests/fuzz/regressions/token_cache/, tests/fuzz/lsan.supp).
 // Seeds: no cache file is shipped, so with LORAFT_FUZZ_SEED_DIR set the target first writes
 // one valid cache there (write_token_cache), which scripts/fuzz.sh puts in the corpus.
 #include <cstdlib>

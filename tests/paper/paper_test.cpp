@@ -353,7 +353,8 @@ TEST(Paper, SmokeProfileMakesEveryFigureAndTableFromItsRuns) {
   }
   EXPECT_EQ(full, 12);
   // Table 2 reuses the runs of figures 1, 2 and 6: it trains only LoRA+ on AG News.
-  for (const auto& run : loraft::io::read_json(out / "results/table2_results.manifest.json").at("runs"))
+  const Json table2_manifest = loraft::io::read_json(out / "results/table2_results.manifest.json");
+  for (const auto& run : table2_manifest.at("runs"))
     EXPECT_EQ(run.at("reused").get<bool>(), !(run.at("label") == "LoRA+" && run.at("data") == "ag_news"))
         << run.dump();
 
