@@ -54,7 +54,7 @@ int merge(Flags& f) {
     fs::remove_all(staging, ignored);
     throw;
   }
-  std::cerr << "merged " << layers << " LoRA layers (r=" << config.r << ", scaling "
+  std::cerr << "merged " << layers << (config.use_dora ? " DoRA" : " LoRA") << " layers (r=" << config.r << ", scaling "
             << config.scaling() << ") into " << f.output << "\n";
   return 0;
 }

@@ -137,8 +137,9 @@ TEST(PeftAdapter, BadAdapterFilesGiveOneClearError) {
   bad_regex["target_modules"] = "([";
   io::write_file_atomic(dir / "adapter_config.json", bad_regex.dump());
   EXPECT_THROW(load_adapter(dir.path(), *tiny_model()), ConfigError);
+  // DoRA is implemented (tests/adapter/dora_test.cpp); a use_dora that is no bool is refused.
   Json dora = to_peft_json(c);
-  dora["use_dora"] = true;
+  dora["use_dora"] = 1;
   io::write_file_atomic(dir / "adapter_config.json", dora.dump());
   EXPECT_THROW(load_adapter(dir.path(), *tiny_model()), ConfigError);
 }

@@ -105,7 +105,7 @@ TEST(LoraftTrain, BadInputIsOneLineAndStatusTwo) {
   auto r = train(dir, "adapters");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("loraft-train: error:"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("full, lora or loraplus"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("full, lora, loraplus or dora"), std::string::npos) << r.err;
   auto missing = testing::run_process({testing::program("loraft-train").string(), "--model", "x"});
   EXPECT_EQ(missing.exit_code, 2);
   // CUDA where there is none (a CPU build of LibTorch, or no GPU): one line, not LibTorch's trace.

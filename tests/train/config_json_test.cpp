@@ -62,6 +62,32 @@ TEST(ConfigJson, DropoutSeedingIsRecordedOnlyWhenNotTheDefault) {
   EXPECT_NE(micro_batch_seed(42, 1, 8), micro_batch_seed(43, 1, 8));
 }
 
+// DoRA is a method of its own: the run's JSON names it (and so its folder differs from LoRA's),
+// holds the LoRA settings, and reads back to a configuration that injects DoRA. lora.use_dora
+// is not a setting: set by hand on another method it would go unrecorded, so it is refused.
+TEST(ConfigJson, DoraIsAMethodWhoseJsonRoundTrips) {
+  TrainConfig dora;
+  dora.method = Method::dora;
+  dora.lora.r = 4;
+  dora.lora.lora_alpha = 16;
+  const std::string want =
+      R"({"autocast":"none","batch_size":16,"device":"cpu","epochs":3,"eval_batch_size":16,"gradient_accumulation_steps":1,"learning_rate":5e-05,"lora":{"layers_pattern":"","layers_to_transform":[],"lora_alpha":16.0,"lora_dropout":0.1,"modules_to_save":["classifier","score"],"r":4,"target_modules":["q_lin","v_lin"],"target_regex":null,"use_rslora":false},"loraplus_decay":null,"loraplus_lr_embedding":null,"loraplus_ratio":null,"max_grad_norm":1.0,"max_length":128,"method":"dora","padding":"longest","seed":42,"warmup_steps":0,"weight_decay":0.01})";
+  EXPECT_EQ(dora.to_json().dump(), want);
+  const TrainConfig back = TrainConfig::from_json(dora.to_json(), "dora");
+  EXPECT_EQ(back.method, Method::dora);
+  EXPECT_EQ(back.to_json().dump(), want);
+  EXPECT_TRUE(back.lora_config().use_dora);
+  EXPECT_EQ(back.lora_config().r, 4);
+  EXPECT_EQ(parse_method("dora"), Method::dora);
+  EXPECT_STREQ(to_string(Method::dora), "dora");
+  TrainConfig lora;
+  EXPECT_FALSE(lora.lora_config().use_dora);
+  lora.lora.use_dora = true;
+  EXPECT_THROW(lora.validate(), ConfigError);
+  dora.lora.use_dora = true;  // what the method implies anyway
+  EXPECT_NO_THROW(dora.validate());
+}
+
 TEST(ConfigJson, PretrainConfigJsonIsPinned) {
   PretrainConfig p;
   EXPECT_EQ(p.to_json().dump(), R"({"batch_size":32,"device":"cpu","epochs":1,"eval_batch_size":64,"learning_rate":0.0005,"mask_token_id":103,"max_grad_norm":1.0,"max_steps":0,"mlm_probability":0.15,"seed":42,"vocab_size":30522,"warmup_steps":0,"weight_decay":0.01})");

@@ -1,8 +1,10 @@
 // The training step against the reference: gradients of the mean cross-entropy, then 1 and 3
-// optimizer steps on the same batch, for LoRA (PEFT model) and for full fine-tuning, with
+// optimizer steps on the same batch, for LoRA (PEFT model), DoRA and full fine-tuning, with
 // torch AdamW + Trainer groups, PEFT's LoRA+ groups, and Trainer clipping + linear schedule
-// (fixtures lora/train and full, written by transformers 4.46.3 and PEFT 0.13.2).
+// (fixtures lora/train, methods/dora/train and full, written by transformers 4.46.3 and PEFT 0.13.2).
 #include <gtest/gtest.h>
+
+#include <algorithm>
 
 #include "loraft/adapter/peft_io.h"
 #include "loraft/io/json.h"
@@ -93,6 +95,17 @@ Setup lora_setup() {
   return s;
 }
 
+// PEFT's DoRA adapter (methods/dora/adapter, use_dora=True), loaded as the reference loaded it
+// (PeftModel.from_pretrained(..., is_trainable=True) on the base without dropout, train mode).
+Setup dora_setup() {
+  Setup s;
+  s.model = tiny_without_dropout();
+  adapter::LoraConfig config = adapter::load_adapter(testing::fixture("methods/dora/adapter"), *s.model);
+  s.name_of = [config](const std::string& n) { return adapter::peft_runtime_name(n, config); };
+  s.dir = "methods/dora/train";
+  return s;
+}
+
 Setup full_setup() {
   Setup s;
   s.model = tiny_without_dropout();
@@ -143,15 +156,18 @@ void check_steps(Setup s, const std::string& setting) {
   data::Batch batch = fixture_batch(s.dir == "full" ? "full/batch.safetensors" : "lora/train/batch.safetensors");
   for (int step = 0; step < 3; ++step) {
     if (trainer_like) apply_schedule(optimizer, schedule);
+    // The method fixtures (constant lr, methods/*/train.json) record the groups' lr only once.
     for (std::size_t g = 0; g < optimizer.groups().size(); ++g)
-      EXPECT_DOUBLE_EQ(optimizer.groups()[g].lr, ref["lr_per_group_at_each_step"][step][g].get<double>());
+      EXPECT_DOUBLE_EQ(optimizer.groups()[g].lr, ref.contains("lr_per_group_at_each_step")
+                                                     ? ref["lr_per_group_at_each_step"][step][g].get<double>()
+                                                     : ref["param_groups"][g]["lr"].get<double>());
     StepOptions o;
     o.max_grad_norm = trainer_like ? 1.0 : 0.0;
     StepResult r = train_step(s.model, optimizer, {batch}, o);
     const double loss = ref["losses_before_each_step"][step];
     EXPECT_NEAR(r.loss, loss, 1e-5 * loss) << "step " << step;
-    if (trainer_like) {
-      const double norm = ref["grad_norm_before_clip"][step];
+    if (trainer_like || ref.contains("grad_norm_before_each_step")) {
+      const double norm = ref[trainer_like ? "grad_norm_before_clip" : "grad_norm_before_each_step"][step];
       EXPECT_NEAR(r.grad_norm, norm, 1e-5 * norm) << "step " << step;
     }
     schedule.step();
@@ -175,6 +191,47 @@ TEST(ReferenceSteps, FullFineTuningGradients) { check_gradients(full_setup()); }
 TEST(ReferenceSteps, LoraThreeStepsEverySetting) {
   for (const char* setting : {"adamw", "loraplus", "loraplus_wd", "trainer_like"})
     check_steps(lora_setup(), setting);
+}
+
+TEST(ReferenceSteps, DoraGradients) { check_gradients(dora_setup()); }
+
+TEST(ReferenceSteps, DoraThreeStepsAdamW) { check_steps(dora_setup(), "adamw"); }
+
+// The Trainer's groups as the reference built them: the magnitude vectors decay (no "bias" in
+// their names, not in a LayerNorm), the head biases do not; and prepare_model() for
+// Method::dora trains what PEFT trains.
+TEST(ReferenceSteps, DoraTrainerGroupsAndTrainableParameters) {
+  auto s = dora_setup();
+  const Json train = io::read_json(testing::fixture(s.dir + "/train.json"));
+  const Json& groups = train["settings"]["adamw"]["param_groups"];
+  auto ours = groups_for(s, groups, false);
+  ASSERT_EQ(ours.size(), groups.size());
+  for (std::size_t g = 0; g < ours.size(); ++g) {
+    std::vector<std::string> names;
+    for (const auto& p : ours[g].params) names.push_back(s.name_of(p.name));
+    std::vector<std::string> want = groups[g]["params"];
+    std::sort(names.begin(), names.end());
+    std::sort(want.begin(), want.end());
+    EXPECT_EQ(names, want) << "group " << g;
+    EXPECT_DOUBLE_EQ(ours[g].weight_decay, groups[g]["weight_decay"].get<double>()) << "group " << g;
+  }
+  TrainConfig c;
+  c.method = Method::dora;
+  c.lora.r = 4;
+  c.lora.lora_alpha = 16;
+  c.lora.lora_dropout = 0;
+  auto m = tiny_without_dropout();
+  auto prepared = prepare_model(m, c);
+  std::vector<std::string> names, want = train["trainable_parameter_names"];
+  for (const auto& g : prepared)
+    for (const auto& p : g.params) names.push_back(adapter::peft_runtime_name(p.name, c.lora_config()));
+  std::sort(names.begin(), names.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(names, want);
+  const Json dora = io::read_json(testing::fixture("methods/dora/dora.json"));
+  auto counts = adapter::peft_parameter_counts(*m, c.lora_config());
+  EXPECT_EQ(counts.trainable, dora["get_nb_trainable_parameters"]["trainable"].get<std::int64_t>());
+  EXPECT_EQ(counts.all, dora["get_nb_trainable_parameters"]["all"].get<std::int64_t>());
 }
 
 TEST(ReferenceSteps, FullFineTuningThreeSteps) {

@@ -91,7 +91,7 @@ LoraInjection apply_lora(torch::nn::Module& model, const LoraConfig& config, std
       auto dense = std::dynamic_pointer_cast<model::DenseImpl>(it->second);
       if (!dense) throw ConfigError("cannot wrap " + name + ": not a plain dense layer", "apply_lora");
       auto lora = std::make_shared<LoraLinearImpl>(dense, config.r, config.scaling(),
-                                                   config.lora_dropout);
+                                                   config.lora_dropout, config.use_dora);
       model::replace_linear(model, name, lora);
     }
   }

@@ -30,7 +30,8 @@ struct LoraInjection {
 };
 
 /// Wraps every targeted linear layer of `model` in a LoraLinear (A drawn from `seed`, B
-/// zero), freezes every other parameter, and leaves the modules_to_save trainable. The
+/// zero; with `config.use_dora` also a DoRA magnitude vector at the row norms of W), freezes
+/// every other parameter, and leaves the modules_to_save trainable. The
 /// caller's LibTorch generator state is restored afterwards. ConfigError if the config is
 /// invalid, a target names a module that is not a linear layer, no module matches (PEFT:
 /// "Target modules ... not found"), or the model already has LoRA layers.
@@ -49,7 +50,7 @@ void merge_and_unload(torch::nn::Module& model);
 
 /// Parameter counts as PEFT's `get_nb_trainable_parameters` reports them.
 struct PeftParameterCounts {
-  std::int64_t trainable = 0;  ///< LoRA matrices + modules_to_save
+  std::int64_t trainable = 0;  ///< LoRA matrices (and DoRA magnitudes) + modules_to_save
   /// Every parameter of the model, plus a second count of the modules_to_save: PEFT keeps
   /// the original head and a trainable copy, and counts both.
   std::int64_t all = 0;

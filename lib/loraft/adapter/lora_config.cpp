@@ -85,7 +85,7 @@ io::OrderedJson to_peft_json(const LoraConfig& c) {
     j["target_modules"] = sorted;
   }
   j["task_type"] = c.task_type;
-  j["use_dora"] = false;
+  j["use_dora"] = c.use_dora;
   j["use_rslora"] = c.use_rslora;
   return j;
 }
@@ -109,7 +109,6 @@ LoraConfig from_peft_json(const io::Json& j, const std::string& where) {
   LoraConfig c;
   const std::string peft_type = j.value("peft_type", std::string("LORA"));
   reject_if(peft_type != "LORA", "peft_type " + peft_type, where, "LORA");
-  reject_if(j.value("use_dora", false), "use_dora", where, "false");
   reject_if(j.value("bias", std::string("none")) != "none", "bias training", where, "\"none\"");
   reject_if(j.value("fan_in_fan_out", false), "fan_in_fan_out", where, "false");
   reject_if(non_empty(j, "rank_pattern"), "rank_pattern", where, "{}");
@@ -120,6 +119,13 @@ LoraConfig from_peft_json(const io::Json& j, const std::string& where) {
   c.lora_alpha = io::get_field<double>(j, "lora_alpha", where);
   c.lora_dropout = j.value("lora_dropout", 0.0);
   c.use_rslora = j.value("use_rslora", false);
+  // peft/tuners/lora/config.py (0.13.2) LoraConfig.use_dora: a bool, default False.
+  if (j.contains("use_dora") && !j["use_dora"].is_boolean())
+    throw ConfigError("use_dora holds " + j["use_dora"].dump(), where, "true or false");
+  c.use_dora = j.value("use_dora", false);
+  // peft/tuners/lora/config.py (0.13.2) LoraConfig.__post_init__: "DoRA does not support megatron_core".
+  if (c.use_dora && non_empty(j, "megatron_config"))
+    throw ConfigError("DoRA does not support megatron_core", where, "use_dora false, or megatron_config null");
   const io::Json& targets = j.at("target_modules");
   if (targets.is_string())
     c.target_regex = targets.get<std::string>();

@@ -21,6 +21,11 @@ struct LoraConfig {
   double lora_alpha = 32.0;        ///< scaling numerator: scaling = alpha / r (or / sqrt(r))
   double lora_dropout = 0.1;       ///< dropout on the adapter's input only
   bool use_rslora = false;         ///< rsLoRA: scaling = alpha / sqrt(r)
+  /// DoRA (Liu et al. 2024, PEFT 0.13.2 `LoraConfig(use_dora=True)`): each wrapped layer also
+  /// trains a magnitude per output row, `lora_magnitude_vector`, and its output is rescaled
+  /// row by row to that magnitude (see LoraLinearImpl). Not a run setting of its own: a run
+  /// asks for it with train::Method::dora.
+  bool use_dora = false;
   /// Target modules. PEFT 0.13.2 has no default for DistilBERT (it raises "Please specify
   /// `target_modules`"); the report's runs must have named q_lin and v_lin, so that is
   /// loraft's default. Each entry matches a module whose dotted name equals it or ends with
@@ -86,9 +91,10 @@ std::string layers_regex(const std::string& layers_pattern);
 io::OrderedJson to_peft_json(const LoraConfig& config);
 
 /// Reads a PEFT adapter_config.json. Target modules are accepted in any order (PEFT writes a
-/// Python set). Features loraft does not implement (DoRA, bias training, fan_in_fan_out,
-/// rank/alpha patterns, LoftQ, layer replication, peft_type other than LORA) are a
-/// ConfigError naming the field, never silently ignored. `where` names the file in errors.
+/// Python set). `use_dora` must be true or false (ConfigError otherwise, and for DoRA with a
+/// megatron_config, as PEFT raises). Features loraft does not implement (bias training,
+/// fan_in_fan_out, rank/alpha patterns, LoftQ, layer replication, peft_type other than LORA)
+/// are a ConfigError naming the field, never silently ignored. `where` names the file in errors.
 LoraConfig from_peft_json(const io::Json& json, const std::string& where);
 
 }  // namespace loraft::adapter

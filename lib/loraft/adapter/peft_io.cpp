@@ -15,8 +15,16 @@ namespace {
 
 const char* kPrefix = "base_model.model.";
 
+const char* kMagnitude = ".lora_magnitude_vector";
+
+// DoRA's magnitude: `...q_lin.lora_magnitude_vector` in loraft and in PEFT's file, where
+// peft/utils/save_and_load.py (0.13.2) get_peft_model_state_dict strips the runtime
+// `.default.weight` (set_peft_model_state_dict adds it back).
+bool is_magnitude(const std::string& name) { return ends_with(name, kMagnitude); }
+
 bool is_lora_parameter(const std::string& name) {
-  return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos;
+  return name.find(".lora_A.") != std::string::npos || name.find(".lora_B.") != std::string::npos ||
+         is_magnitude(name);
 }
 
 // The module part of a parameter name ("a.b.weight" -> "a.b").
@@ -25,7 +33,7 @@ std::string module_of(const std::string& name) {
   return dot == std::string::npos ? std::string() : name.substr(0, dot);
 }
 
-// Parameters PEFT saves: LoRA matrices and the modules_to_save (what trains).
+// Parameters PEFT saves: LoRA matrices, DoRA magnitudes and the modules_to_save (what trains).
 std::vector<std::pair<std::string, torch::Tensor>> saved_parameters(torch::nn::Module& model,
                                                                     const LoraConfig& config) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
@@ -45,6 +53,9 @@ std::vector<std::pair<std::string, torch::Tensor>> saved_parameters(torch::nn::M
 std::string peft_saved_key(const std::string& name) { return kPrefix + name; }
 
 std::string peft_runtime_name(const std::string& name, const LoraConfig& config) {
+  // "...q_lin.lora_magnitude_vector" -> "...q_lin.lora_magnitude_vector.default.weight"
+  // (PEFT's DoraLinearLayer in the ModuleDict lora_magnitude_vector holds it as `weight`).
+  if (is_magnitude(name)) return kPrefix + name + ".default.weight";
   if (is_lora_parameter(name)) {
     // "...q_lin.lora_A.weight" -> "...q_lin.lora_A.default.weight"
     auto dot = name.rfind('.');
@@ -60,6 +71,12 @@ void save_adapter(const fs::path& dir, torch::nn::Module& model, const LoraConfi
   if (lora_layers(model).empty())
     throw ConfigError("the model has no LoRA layers to save", dir.string(),
                       "a model prepared by apply_lora() or load_adapter()");
+  for (auto& [name, layer] : lora_layers(model))
+    if (layer->use_dora != config.use_dora)
+      throw ConfigError(std::string("the config says use_dora = ") + (config.use_dora ? "true" : "false") +
+                            ", but LoRA layer " + name + (layer->use_dora ? " has" : " has no") +
+                            " DoRA magnitude vector",
+                        (dir / "adapter_config.json").string(), "the LoraConfig the model was prepared with");
   fs::create_directories(dir);
   io::NamedTensors tensors;
   for (auto& [name, t] : saved_parameters(model, config))

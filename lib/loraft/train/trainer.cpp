@@ -36,6 +36,7 @@ const char* to_string(Method method) {
     case Method::full: return "full";
     case Method::lora: return "lora";
     case Method::loraplus: return "loraplus";
+    case Method::dora: return "dora";
   }
   return "?";
 }
@@ -44,7 +45,8 @@ Method parse_method(const std::string& name) {
   if (name == "full") return Method::full;
   if (name == "lora") return Method::lora;
   if (name == "loraplus") return Method::loraplus;
-  throw ConfigError("unknown method \"" + name + "\"", "method", "full, lora or loraplus");
+  if (name == "dora") return Method::dora;
+  throw ConfigError("unknown method \"" + name + "\"", "method", "full, lora, loraplus or dora");
 }
 
 const char* to_string(DropoutSeeding seeding) {
@@ -73,14 +75,26 @@ void TrainConfig::validate() const {
   io::validate_settings(*this);
   check_autocast(autocast, parse_device(device));
   if (method != Method::full) lora.validate();
+  if (lora.use_dora && method != Method::dora)
+    throw ConfigError("lora.use_dora is set, but the method is " + std::string(to_string(method)),
+                      "TrainConfig.lora.use_dora", "method dora (which sets it), lora.use_dora false");
+}
+
+adapter::LoraConfig TrainConfig::lora_config() const {
+  adapter::LoraConfig c = lora;
+  c.use_dora = method == Method::dora;
+  return c;
 }
 
 // ----- steps and evaluation ------------------------------------------------------------------
 
 std::vector<optim::ParamGroup> prepare_model(model::DistilBertForSequenceClassification& model,
                                              const TrainConfig& config) {
-  if (config.method != Method::full) adapter::apply_lora(*model, config.lora, config.seed);
+  if (config.method != Method::full) adapter::apply_lora(*model, config.lora_config(), config.seed);
   auto params = optim::trainable_parameters(*model);
+  // full, lora and dora: the Trainer's groups. DoRA's magnitude vectors decay, as transformers
+  // 4.46.3 Trainer.get_decay_parameter_names decides (no LayerNorm, no "bias" in the name;
+  // methods/dora/train/train.json, groups of the reference).
   if (config.method != Method::loraplus)
     return optim::trainer_param_groups(params, config.learning_rate, config.weight_decay);
   optim::LoraPlusOptions o;
@@ -469,7 +483,7 @@ RunResult Trainer::run() {
   summary["trainable_parameters"] = trainable;
   summary["total_parameters"] = total;
   if (config_.method != Method::full) {
-    auto counts = adapter::peft_parameter_counts(*model_, config_.lora);
+    auto counts = adapter::peft_parameter_counts(*model_, config_.lora_config());
     summary["peft_trainable_parameters"] = counts.trainable;
     summary["peft_all_parameters"] = counts.all;
   }
@@ -482,7 +496,7 @@ RunResult Trainer::run() {
   if (config_.method == Method::full)
     model::save_pretrained(final_dir, model_);
   else
-    adapter::save_adapter(final_dir, *model_, config_.lora);
+    adapter::save_adapter(final_dir, *model_, config_.lora_config());
   summary["final_dir"] = "final";
   return {dir.path(), dir.write_summary(summary), false};
 }

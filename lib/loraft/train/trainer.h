@@ -29,14 +29,17 @@
 
 namespace loraft::train {
 
-/// The three methods the report compares.
+/// The three methods the report compares, and DoRA.
 enum class Method {
   full,      ///< every parameter trains
   lora,      ///< LoRA matrices and the classification head train
   loraplus,  ///< LoRA with lr(B) = ratio x lr(A), groups as PEFT builds them
+  /// LoRA with PEFT's `use_dora=True` (adapter::LoraConfig::use_dora): the LoRA settings, plus a
+  /// magnitude vector per wrapped layer, all in the Trainer's groups (the magnitudes decay).
+  dora,
 };
 
-/// "full", "lora" or "loraplus".
+/// "full", "lora", "loraplus" or "dora".
 const char* to_string(Method method);
 /// The Method called `name`; ConfigError otherwise.
 Method parse_method(const std::string& name);
@@ -109,7 +112,9 @@ namespace loraft::train {
 /// 3 epochs, weight decay 0.01, LoRA r=8, alpha 32, dropout 0.1, LoRA+ ratio 2.
 struct TrainConfig {
   Method method = Method::lora;                  ///< what trains
-  adapter::LoraConfig lora;                      ///< for lora and loraplus
+  /// For lora, loraplus and dora. Its use_dora stays false: Method::dora asks for DoRA (and
+  /// so names it in the run's JSON); see lora_config().
+  adapter::LoraConfig lora;
   double loraplus_ratio = 2.0;                   ///< lr(B) / lr(A)
   double loraplus_lr_embedding = 1e-6;           ///< PEFT's default
   optim::LoraPlusDecay loraplus_decay = optim::LoraPlusDecay::peft_faithful;  ///< see LoraPlusDecay
@@ -131,7 +136,7 @@ struct TrainConfig {
   DropoutSeeding dropout_seeding = DropoutSeeding::stream;  ///< see DropoutSeeding
 
   /// Every field, declared once (io/settings.h): JSON key, member, flag and help, rule. The
-  /// LoRA fields apply to lora and loraplus, the LoRA+ ones to loraplus; the others are
+  /// LoRA fields apply to lora, loraplus and dora, the LoRA+ ones to loraplus; the others are
   /// written as null.
   template <class Self, class Visitor>
   static void fields(Self& c, Visitor&& v) {
@@ -140,7 +145,7 @@ struct TrainConfig {
     using io::setting;
     using I = std::int64_t;
     const bool plus = c.method == Method::loraplus;
-    v(setting("method", c.method).flag("method", "full, lora or loraplus"));
+    v(setting("method", c.method).flag("method", "full, lora, loraplus or dora (LoRA with PEFT's use_dora)"));
     v.nested("lora", c.lora, c.method != Method::full);
     v(setting("loraplus_ratio", c.loraplus_ratio).flag("loraplus-ratio", "LoRA+: lr(B) / lr(A)")
           .rule(above(0.0), "> 0").only_if(plus));
@@ -183,8 +188,12 @@ struct TrainConfig {
   /// the wrong type are a ConfigError naming the key.
   static TrainConfig from_json(const io::Json& json, const std::string& where);
   /// ConfigError for impossible values (the rules of fields(), an unknown device, fp16
-  /// without CUDA, LoRA settings that cannot make a model).
+  /// without CUDA, LoRA settings that cannot make a model, lora.use_dora set by hand: the run's
+  /// JSON would not record it, so only Method::dora asks for DoRA).
   void validate() const;
+  /// The adapter configuration the run injects and saves: `lora`, with use_dora true for
+  /// Method::dora.
+  adapter::LoraConfig lora_config() const;
 };
 
 /// Loss and classification quality over a data set.
@@ -204,7 +213,7 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
                     const torch::Device& device = torch::kCPU, Autocast autocast = Autocast::none,
                     dist::ProcessGroup* group = nullptr);
 
-/// Prepares `model` for `config.method` (LoRA injection for lora/loraplus, seeded from
+/// Prepares `model` for `config.method` (LoRA injection for lora/loraplus/dora, seeded from
 /// config.seed; every parameter trainable for full) and returns the optimizer's parameter
 /// groups: the Trainer's decay groups, or PEFT's LoRA+ groups.
 std::vector<optim::ParamGroup> prepare_model(model::DistilBertForSequenceClassification& model,
