@@ -18,6 +18,7 @@
 #include "loraft/model/pretrained.h"
 #include "support/tensor_support.h"
 #include "support/test_support.h"
+#include "adapter_test_support.h"
 
 namespace loraft::adapter {
 namespace {
@@ -28,17 +29,8 @@ const char* kDir = "methods/dora";
 
 std::string fixture_path(const std::string& file) { return std::string(kDir) + "/" + file; }
 
-model::DistilBertForSequenceClassification tiny_model() {
-  auto m = model::load_sequence_classification(testing::fixture("distilbert-tiny"));
-  m->eval();
-  return m;
-}
-
-// max |a - b| <= 1e-5 * max |b|: float32 rounding of another summation order, the rule of
-// tests/adapter/lora_test.cpp for LoRA.
-void expect_close(const torch::Tensor& got, const torch::Tensor& expected, const std::string& what) {
-  testing::expect_close(got, expected, 0, 1e-5, what);
-}
+using testing_support::expect_close;
+using testing_support::tiny_model;
 
 // The 6 rows the method fixtures were computed on (tests/fixtures/README.md, methods/).
 model::SequenceClassifierOutput outputs_of(model::DistilBertForSequenceClassification& m) {

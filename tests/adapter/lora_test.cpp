@@ -14,22 +14,15 @@
 #include "loraft/model/pretrained.h"
 #include "support/tensor_support.h"
 #include "support/test_support.h"
+#include "adapter_test_support.h"
 
 namespace loraft::adapter {
 namespace {
 
 using io::Json;
 
-model::DistilBertForSequenceClassification tiny_model() {
-  auto m = model::load_sequence_classification(testing::fixture("distilbert-tiny"));
-  m->eval();
-  return m;
-}
-
-// max |a - b| <= 1e-5 * max |b| (float32 rounding of a different summation order).
-void expect_close(const torch::Tensor& got, const torch::Tensor& expected, const std::string& what) {
-  testing::expect_close(got, expected, 0, 1e-5, what);
-}
+using testing_support::expect_close;
+using testing_support::tiny_model;
 
 torch::Tensor logits_of(model::DistilBertForSequenceClassification& m) {
   auto in = io::load_safetensors(testing::fixture("lora/inputs.safetensors"));
