@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
           counts.add({name, std::to_string(labels), "full", std::to_string(all), std::to_string(all), "100"});
           auto lora = model::load_sequence_classification(p.model, load);
           adapter::apply_lora(*lora, c.lora, 0);
-          auto n = adapter::peft_parameter_counts(*lora, c.lora);
+          auto n = adapter::peft_parameter_counts(*lora, c.lora.modules_to_save);
           for (const char* method : {"LoRA", "LoRA+"})
             counts.add({name, std::to_string(labels), method, std::to_string(n.trainable), std::to_string(n.all),
                         paper::cell(100.0 * static_cast<double>(n.trainable) / static_cast<double>(n.all))});

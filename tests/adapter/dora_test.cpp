@@ -176,7 +176,7 @@ TEST(DoraCounts, TinyModelMatchesPeft) {
   auto m = tiny_model();
   LoraConfig c = load_adapter(testing::fixture(fixture_path("adapter")), *m);
   Json dora = io::read_json(testing::fixture(fixture_path("dora.json")));
-  PeftParameterCounts counts = peft_parameter_counts(*m, c);
+  PeftParameterCounts counts = peft_parameter_counts(*m, c.modules_to_save);
   EXPECT_EQ(counts.trainable, dora["get_nb_trainable_parameters"]["trainable"].get<std::int64_t>());
   EXPECT_EQ(counts.all, dora["get_nb_trainable_parameters"]["all"].get<std::int64_t>());
   EXPECT_EQ(counts.line(), dora["print_trainable_parameters"].get<std::string>());

@@ -185,9 +185,9 @@ TEST(LoraTargets, PeftMatchingRules) {
   EXPECT_FALSE(is_lora_target("distilbert.transformer.layer.5.attention.q_lin", c));
   // PEFT's suffix test has no dot: pre_classifier is saved along with classifier.
   LoraConfig d;
-  EXPECT_TRUE(is_module_to_save("pre_classifier", d));
-  EXPECT_TRUE(is_module_to_save("classifier", d));
-  EXPECT_FALSE(is_module_to_save("distilbert.embeddings", d));
+  EXPECT_TRUE(is_module_to_save("pre_classifier", d.modules_to_save));
+  EXPECT_TRUE(is_module_to_save("classifier", d.modules_to_save));
+  EXPECT_FALSE(is_module_to_save("distilbert.embeddings", d.modules_to_save));
 }
 
 TEST(LoraTargets, TargetsThatDoNotFitAreErrors) {
@@ -234,7 +234,7 @@ TEST(LoraCounts, TinyModelMatchesPeft) {
   auto m = tiny_model();
   LoraConfig c = load_adapter(testing::fixture("lora/adapter"), *m);
   Json lora = io::read_json(testing::fixture("lora/lora.json"));
-  PeftParameterCounts counts = peft_parameter_counts(*m, c);
+  PeftParameterCounts counts = peft_parameter_counts(*m, c.modules_to_save);
   EXPECT_EQ(counts.trainable, lora["trainable_total"].get<std::int64_t>());
   EXPECT_EQ(counts.all, lora["all_total"].get<std::int64_t>());
   EXPECT_EQ(counts.line(), lora["print_trainable_parameters"].get<std::string>());
@@ -262,7 +262,7 @@ TEST(LoraCounts, DistilBertBaseEveryRankAndLabelCount) {
       c.lora_dropout = common["lora_dropout"];
       c.target_modules = common["target_modules"].get<std::vector<std::string>>();
       apply_lora(*m, c, 0);
-      PeftParameterCounts got = peft_parameter_counts(*m, c);
+      PeftParameterCounts got = peft_parameter_counts(*m, c.modules_to_save);
       EXPECT_EQ(got.trainable, expected["trainable"].get<std::int64_t>()) << labels << " r=" << rank;
       EXPECT_EQ(got.all, expected["all"].get<std::int64_t>()) << labels << " r=" << rank;
       EXPECT_EQ(got.line(), expected["printed"].get<std::string>());

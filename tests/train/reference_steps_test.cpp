@@ -229,7 +229,7 @@ TEST(ReferenceSteps, DoraTrainerGroupsAndTrainableParameters) {
   std::sort(want.begin(), want.end());
   EXPECT_EQ(names, want);
   const Json dora = io::read_json(testing::fixture("methods/dora/dora.json"));
-  auto counts = adapter::peft_parameter_counts(*m, c.lora_config());
+  auto counts = adapter::peft_parameter_counts(*m, c.lora.modules_to_save);
   EXPECT_EQ(counts.trainable, dora["get_nb_trainable_parameters"]["trainable"].get<std::int64_t>());
   EXPECT_EQ(counts.all, dora["get_nb_trainable_parameters"]["all"].get<std::int64_t>());
 }

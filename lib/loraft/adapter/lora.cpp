@@ -54,8 +54,8 @@ bool is_lora_target(const std::string& name, const LoraConfig& c) {
          c.layers_to_transform.end();
 }
 
-bool is_module_to_save(const std::string& name, const LoraConfig& c) {
-  return std::any_of(c.modules_to_save.begin(), c.modules_to_save.end(),
+bool is_module_to_save(const std::string& name, const std::vector<std::string>& modules_to_save) {
+  return std::any_of(modules_to_save.begin(), modules_to_save.end(),
                      [&](const std::string& t) { return ends_with(name, t); });
 }
 
@@ -96,7 +96,7 @@ LoraInjection apply_lora(torch::nn::Module& model, const LoraConfig& config, std
     }
   }
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
-    if (!is_module_to_save(item.key(), config)) continue;
+    if (!is_module_to_save(item.key(), config.modules_to_save)) continue;
     report.modules_to_save.push_back(item.key());
     for (auto& p : item.value()->parameters()) p.set_requires_grad(true);
   }
@@ -132,7 +132,7 @@ std::string PeftParameterCounts::line() const {
          " || trainable%: " + pct;
 }
 
-PeftParameterCounts peft_parameter_counts(torch::nn::Module& model, const LoraConfig& config) {
+PeftParameterCounts peft_parameter_counts(torch::nn::Module& model, const std::vector<std::string>& modules_to_save) {
   PeftParameterCounts c;
   for (auto& p : model.parameters()) {
     c.all += p.numel();
@@ -142,7 +142,7 @@ PeftParameterCounts peft_parameter_counts(torch::nn::Module& model, const LoraCo
   std::vector<std::string> counted;
   for (const auto& item : model.named_modules("", /*include_self=*/false)) {
     const std::string& name = item.key();
-    if (!is_module_to_save(name, config)) continue;
+    if (!is_module_to_save(name, modules_to_save)) continue;
     if (std::any_of(counted.begin(), counted.end(),
                     [&](const std::string& parent) { return starts_with(name, parent + "."); }))
       continue;

@@ -20,8 +20,9 @@ namespace loraft::adapter {
 bool is_lora_target(const std::string& name, const LoraConfig& config);
 
 /// Whether the module called `name` trains in full next to the adapter: PEFT 0.13.2
-/// `_set_trainable` tests `name.endswith(entry)` for each modules_to_save entry (no dot).
-bool is_module_to_save(const std::string& name, const LoraConfig& config);
+/// `_set_trainable` tests `name.endswith(entry)` for each modules_to_save entry (no dot), for
+/// every PEFT method.
+bool is_module_to_save(const std::string& name, const std::vector<std::string>& modules_to_save);
 
 /// What apply_lora() did.
 struct LoraInjection {
@@ -50,7 +51,7 @@ void merge_and_unload(torch::nn::Module& model);
 
 /// Parameter counts as PEFT's `get_nb_trainable_parameters` reports them.
 struct PeftParameterCounts {
-  std::int64_t trainable = 0;  ///< LoRA matrices (and DoRA magnitudes) + modules_to_save
+  std::int64_t trainable = 0;  ///< the method's parameters (LoRA matrices, ...) + modules_to_save
   /// Every parameter of the model, plus a second count of the modules_to_save: PEFT keeps
   /// the original head and a trainable copy, and counts both.
   std::int64_t all = 0;
@@ -59,7 +60,8 @@ struct PeftParameterCounts {
   std::string line() const;
 };
 
-/// PEFT's counts for a model prepared by apply_lora() with `config`.
-PeftParameterCounts peft_parameter_counts(torch::nn::Module& model, const LoraConfig& config);
+/// PEFT's counts for a model prepared for any PEFT method (apply_lora(), ...) whose config
+/// lists `modules_to_save`.
+PeftParameterCounts peft_parameter_counts(torch::nn::Module& model, const std::vector<std::string>& modules_to_save);
 
 }  // namespace loraft::adapter

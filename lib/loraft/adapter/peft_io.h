@@ -4,11 +4,14 @@
 /// with the key names PEFT 0.13.2 writes and reads.
 
 #include <filesystem>
+#include <map>
 #include <string>
 
 #include <torch/torch.h>
 
 #include "loraft/adapter/lora.h"
+#include "loraft/io/json.h"
+#include "loraft/io/safetensors.h"
 
 namespace loraft::adapter {
 
@@ -25,6 +28,27 @@ std::string peft_saved_key(const std::string& name);
 /// dumped from a live PEFT model, such as gradients).
 std::string peft_runtime_name(const std::string& name, const LoraConfig& config);
 
+/// The folder layout every PEFT method saves: `dir/adapter_model.safetensors` holding `tensors`
+/// (detached, `{"format": "pt"}` metadata) and `dir/adapter_config.json` holding `config`, each
+/// written atomically; `dir` is created if needed.
+void write_adapter_folder(const std::filesystem::path& dir, const io::NamedTensors& tensors,
+                          const io::OrderedJson& config);
+
+/// The `peft_type` of the adapter folder `dir` (LORA, IA3, PROMPT_TUNING, ...); "LORA" when the
+/// key is absent, as from_peft_json() reads it. FormatError for a file that is not a JSON object.
+std::string read_peft_type(const std::filesystem::path& dir);
+
+/// ConfigError naming both methods when the folder `dir` holds an adapter of another PEFT method
+/// than `wanted` (a LoRA folder loaded as IA3, ...).
+void expect_peft_type(const std::filesystem::path& dir, const std::string& wanted);
+
+/// Copies every tensor of `file` into the tensor of `into` with its key (each shares storage with
+/// a model parameter), after checking that the keys and shapes agree exactly: missing, unexpected
+/// or mis-shaped tensors are one FormatError listing them all, naming `weights`, and the model is
+/// then left untouched. Non-finite values are a FormatError too.
+void copy_adapter_tensors(const io::SafetensorsFile& file, const std::map<std::string, torch::Tensor>& into,
+                          const std::filesystem::path& weights);
+
 /// Writes `dir/adapter_config.json` and `dir/adapter_model.safetensors` (atomically): the
 /// LoRA matrices, the DoRA magnitudes and the modules_to_save parameters of a model prepared
 /// by apply_lora(), under PEFT's saved key names, with `{"format": "pt"}` metadata, so PEFT's
@@ -36,8 +60,9 @@ void save_adapter(const std::filesystem::path& dir, torch::nn::Module& model,
 /// Reads a PEFT adapter folder's configuration (adapter_config.json).
 LoraConfig read_adapter_config(const std::filesystem::path& dir);
 
-/// Loads a PEFT adapter folder into a plain model: injects LoRA as its config says, then
-/// copies every saved tensor into place. Missing, unexpected or mis-shaped tensors are one
+/// Loads a PEFT LoRA (or DoRA) adapter folder into a plain model: injects LoRA as its config
+/// says, then copies every saved tensor into place. A folder of another PEFT method is a
+/// ConfigError naming both (expect_peft_type()). Missing, unexpected or mis-shaped tensors are one
 /// FormatError listing them all. Returns the configuration.
 LoraConfig load_adapter(const std::filesystem::path& dir, torch::nn::Module& model);
 

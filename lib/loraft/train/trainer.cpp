@@ -483,7 +483,7 @@ RunResult Trainer::run() {
   summary["trainable_parameters"] = trainable;
   summary["total_parameters"] = total;
   if (config_.method != Method::full) {
-    auto counts = adapter::peft_parameter_counts(*model_, config_.lora_config());
+    auto counts = adapter::peft_parameter_counts(*model_, config_.lora.modules_to_save);
     summary["peft_trainable_parameters"] = counts.trainable;
     summary["peft_all_parameters"] = counts.all;
   }
