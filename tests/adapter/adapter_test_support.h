@@ -1,6 +1,11 @@
 #pragma once
-// What the LoRA and DoRA tests share: the tiny fixture model and the closeness rule.
+// What the LoRA, DoRA and IA3 tests share: the tiny fixture model, the method fixtures' batch
+// and the closeness rule.
+#include <algorithm>
 #include <string>
+#include <vector>
+
+#include "loraft/io/safetensors.h"
 
 #include "loraft/model/pretrained.h"
 #include "support/tensor_support.h"
@@ -13,6 +18,39 @@ inline model::DistilBertForSequenceClassification tiny_model() {
   auto m = model::load_sequence_classification(testing::fixture("distilbert-tiny"));
   m->eval();
   return m;
+}
+
+/// distilbert-tiny as the method fixtures' train/ folders loaded it: dropout, attention_dropout
+/// and seq_classif_dropout 0, eager attention (the reference ran torch 1.13, where transformers
+/// 4.46.3 runs eager), in train mode.
+inline model::DistilBertForSequenceClassification tiny_model_without_dropout() {
+  model::LoadOptions o;
+  o.adjust_config = [](model::DistilBertConfig& c) {
+    c.dropout = c.attention_dropout = c.seq_classif_dropout = 0.0;
+    c.attn_implementation = "eager";
+  };
+  auto m = model::load_sequence_classification(testing::fixture("distilbert-tiny"), o);
+  m->train();
+  return m;
+}
+
+/// The 6 rows the method fixtures were computed on (tests/fixtures/README.md, methods/):
+/// input_ids, attention_mask, labels.
+inline std::map<std::string, torch::Tensor> method_batch() {
+  return io::load_safetensors(testing::fixture("lora/train/batch.safetensors"));
+}
+
+/// Logits and last hidden state of `m` on method_batch(), without gradients.
+inline model::SequenceClassifierOutput method_outputs(model::DistilBertForSequenceClassification& m) {
+  auto in = method_batch();
+  torch::NoGradGuard no_grad;
+  return m->forward_with_states(in.at("input_ids"), in.at("attention_mask"), false);
+}
+
+/// `names` sorted, to compare lists PEFT writes in set order.
+inline std::vector<std::string> sorted(std::vector<std::string> names) {
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 /// max |a - b| <= 1e-5 * max |b|: float32 rounding of a different summation order.

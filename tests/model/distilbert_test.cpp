@@ -313,5 +313,124 @@ TEST(Inputs, FullyPaddedRowIsFiniteLikeTheEagerPath) {
   EXPECT_TRUE(torch::isfinite(logits).all().item<bool>());
 }
 
+// Virtual tokens (EmbeddingsImpl::add_virtual_tokens) that are rows of the word table must act
+// exactly as those tokens written in front of every row: same positions, same attended mask,
+// same states, bit for bit; with both attention implementations.
+TEST(VirtualTokens, RowsOfTheWordTableActAsThoseTokensPrepended) {
+  std::vector<std::string> implementations{"eager"};
+  if (sdpa_available()) implementations.push_back("sdpa");
+  for (const auto& attn : implementations) {
+    SCOPED_TRACE(attn);
+    LoadOptions o;
+    o.adjust_config = [&](DistilBertConfig& c) { c.attn_implementation = attn; };
+    auto plain = load_sequence_classification(testing::fixture("distilbert-tiny"), o);
+    auto prompted = load_sequence_classification(testing::fixture("distilbert-tiny"), o);
+    plain->eval();
+    prompted->eval();
+    const auto prompt_ids = torch::tensor({7, 2, 51}, torch::kLong);
+    prompted->distilbert->embeddings->add_virtual_tokens(
+        prompted->distilbert->embeddings->word_embeddings->weight.index_select(0, prompt_ids));
+    EXPECT_EQ(prompted->distilbert->embeddings->num_virtual_tokens(), 3);
+    EXPECT_EQ(plain->distilbert->embeddings->num_virtual_tokens(), 0);
+    auto in = inputs("distilbert-tiny");
+    const auto rows = in.input_ids.size(0);
+    auto ids = torch::cat({prompt_ids.unsqueeze(0).expand({rows, -1}), in.input_ids}, 1);
+    auto mask = torch::cat({torch::ones({rows, 3}, in.attention_mask.options()), in.attention_mask}, 1);
+    torch::NoGradGuard no_grad;
+    auto got = prompted->forward_with_states(in.input_ids, in.attention_mask);
+    auto want = plain->forward_with_states(ids, mask);
+    EXPECT_EQ(got.last_hidden_state.sizes(), want.last_hidden_state.sizes());
+    EXPECT_TRUE(torch::equal(got.last_hidden_state, want.last_hidden_state));
+    EXPECT_TRUE(torch::equal(got.logits, want.logits));
+    ASSERT_EQ(got.hidden_states.size(), want.hidden_states.size());
+    for (std::size_t i = 0; i < got.hidden_states.size(); ++i)
+      EXPECT_TRUE(torch::equal(got.hidden_states[i], want.hidden_states[i])) << i;
+    // Without a mask the virtual tokens and every real token are attended.
+    EXPECT_TRUE(torch::equal(prompted->forward(in.input_ids), plain->forward(ids)));
+  }
+}
+
+TEST(VirtualTokens, AreOneNamedTrainableParameterAndCountAgainstThePositions) {
+  auto model = load_sequence_classification(testing::fixture("distilbert-tiny"));
+  model->eval();
+  auto& embeddings = *model->distilbert->embeddings;
+  const auto dim = model->config.dim, max_pos = model->config.max_position_embeddings;
+  const auto before = count_parameters(*model);
+  EXPECT_THROW(embeddings.add_virtual_tokens(torch::zeros({0, dim})), ConfigError);
+  EXPECT_THROW(embeddings.add_virtual_tokens(torch::zeros({4, dim + 1})), ConfigError);
+  EXPECT_THROW(embeddings.add_virtual_tokens(torch::zeros({4}, torch::kFloat)), ConfigError);
+  EXPECT_THROW(embeddings.add_virtual_tokens(torch::zeros({4, dim}, torch::kLong)), ConfigError);
+  EXPECT_EQ(embeddings.num_virtual_tokens(), 0);
+  const torch::Tensor init = torch::randn({4, dim});
+  embeddings.add_virtual_tokens(init);
+  EXPECT_THROW(embeddings.add_virtual_tokens(init), ConfigError);
+  auto params = model->named_parameters();
+  ASSERT_NE(params.find("distilbert.embeddings.virtual_tokens"), nullptr);
+  const torch::Tensor& p = params["distilbert.embeddings.virtual_tokens"];
+  EXPECT_TRUE(p.requires_grad());
+  EXPECT_TRUE(torch::equal(p, init));
+  EXPECT_FALSE(p.is_same(init)) << "a copy, not the caller's tensor";
+  EXPECT_EQ(count_parameters(*model), before + 4 * dim);
+  // nv + T <= max_position_embeddings.
+  EXPECT_NO_THROW(model->forward(torch::ones({1, max_pos - 4}, torch::kLong)));
+  EXPECT_THROW(model->forward(torch::ones({1, max_pos - 3}, torch::kLong)), ConfigError);
+  // The prompt gets a gradient through the head, which reads its first vector.
+  model->forward(torch::ones({2, 5}, torch::kLong)).sum().backward();
+  ASSERT_TRUE(p.grad().defined());
+  EXPECT_GT(p.grad().abs().sum().item<double>(), 0.0);
+}
+
+// The MLM head's selected positions are input_ids' positions, behind the virtual tokens.
+TEST(VirtualTokens, MaskedLMSelectsInputPositionsBehindThem) {
+  auto model = load_masked_lm(testing::fixture("distilbert-tiny-mlm"));
+  model->eval();
+  model->distilbert->embeddings->add_virtual_tokens(torch::randn({2, model->config.dim}));
+  torch::NoGradGuard no_grad;
+  auto batch = inputs("distilbert-tiny-mlm");
+  auto all = model->forward(batch.input_ids, batch.attention_mask);
+  ASSERT_EQ(all.size(1), batch.input_ids.size(1) + 2);
+  auto selected = batch.attention_mask.to(torch::kBool) & (torch::arange(batch.input_ids.size(1)) % 3 == 1);
+  auto some = model->forward_selected(batch.input_ids, batch.attention_mask, selected);
+  EXPECT_LE(relative_error(some, all.slice(1, 2).index({selected})), 1e-6);
+}
+
+// A residual hook (TransformerBlockImpl::set_residual_hook) that scales the sublayer output
+// before the block's own LayerNorm: with scale 1 it is the plain block, bit for bit; otherwise
+// it changes the outputs, its parameter is named under the block, and a site takes one hook.
+class ScaledResidual : public ResidualHookImpl {
+ public:
+  explicit ScaledResidual(double s) : scale(register_parameter("scale", torch::full({1}, s))) {}
+  torch::Tensor forward(const torch::Tensor& h, const torch::Tensor& x, torch::nn::LayerNorm& ln) override {
+    return ln(h * scale + x);
+  }
+  torch::Tensor scale;
+};
+
+TEST(ResidualHooks, ReplaceTheResidualLayerNormStepsAndAreNamedUnderTheBlock) {
+  auto model = load_sequence_classification(testing::fixture("distilbert-tiny"));
+  model->eval();
+  auto batch = inputs("distilbert-tiny");
+  torch::NoGradGuard no_grad;
+  const auto plain = model->forward(batch.input_ids, batch.attention_mask);
+  auto* block = model->distilbert->transformer->layer[1]->as<TransformerBlockImpl>();
+  EXPECT_EQ(block->residual_hook(ResidualSite::attention), nullptr);
+  auto attention = std::make_shared<ScaledResidual>(1.0), output = std::make_shared<ScaledResidual>(1.0);
+  block->set_residual_hook(ResidualSite::attention, "attention_hook", attention);
+  block->set_residual_hook(ResidualSite::output, "output_hook", output);
+  EXPECT_EQ(block->residual_hook(ResidualSite::output), output);
+  EXPECT_TRUE(torch::equal(model->forward(batch.input_ids, batch.attention_mask), plain));
+  auto params = model->named_parameters();
+  EXPECT_TRUE(params.contains("distilbert.transformer.layer.1.attention_hook.scale"));
+  EXPECT_TRUE(params.contains("distilbert.transformer.layer.1.output_hook.scale"));
+  for (auto* hook : {attention.get(), output.get()}) {
+    hook->scale.fill_(0.5);
+    EXPECT_GT((model->forward(batch.input_ids, batch.attention_mask) - plain).abs().max().item<double>(), 1e-3);
+    hook->scale.fill_(1.0);
+  }
+  EXPECT_THROW(block->set_residual_hook(ResidualSite::output, "again", std::make_shared<ScaledResidual>(1.0)),
+               ConfigError);
+  EXPECT_THROW(block->set_residual_hook(ResidualSite::attention, "none", nullptr), ConfigError);
+}
+
 }  // namespace
 }  // namespace loraft::model

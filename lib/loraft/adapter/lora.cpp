@@ -59,6 +59,18 @@ bool is_module_to_save(const std::string& name, const std::vector<std::string>& 
                      [&](const std::string& t) { return ends_with(name, t); });
 }
 
+std::vector<std::string> freeze_all_but_modules_to_save(torch::nn::Module& model,
+                                                        const std::vector<std::string>& modules_to_save) {
+  for (auto& p : model.parameters()) p.set_requires_grad(false);
+  std::vector<std::string> names;
+  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
+    if (!is_module_to_save(item.key(), modules_to_save)) continue;
+    names.push_back(item.key());
+    for (auto& p : item.value()->parameters()) p.set_requires_grad(true);
+  }
+  return names;
+}
+
 LoraInjection apply_lora(torch::nn::Module& model, const LoraConfig& config, std::uint64_t seed) {
   config.validate();
   if (!lora_layers(model).empty())
@@ -81,7 +93,7 @@ LoraInjection apply_lora(torch::nn::Module& model, const LoraConfig& config, std
                           (config.target_regex ? "regex " + *config.target_regex : join(config.target_modules)) + ")",
                       "LoraConfig.target_modules", "e.g. q_lin, k_lin, v_lin, out_lin, lin1, lin2");
 
-  for (auto& p : model.parameters()) p.set_requires_grad(false);
+  report.modules_to_save = freeze_all_but_modules_to_save(model, config.modules_to_save);
   {
     GeneratorStateGuard keep_caller_rng;
     torch::manual_seed(seed);
@@ -94,11 +106,6 @@ LoraInjection apply_lora(torch::nn::Module& model, const LoraConfig& config, std
                                                    config.lora_dropout, config.use_dora);
       model::replace_linear(model, name, lora);
     }
-  }
-  for (const auto& item : model.named_modules("", /*include_self=*/false)) {
-    if (!is_module_to_save(item.key(), config.modules_to_save)) continue;
-    report.modules_to_save.push_back(item.key());
-    for (auto& p : item.value()->parameters()) p.set_requires_grad(true);
   }
   return report;
 }

@@ -24,6 +24,12 @@ bool is_lora_target(const std::string& name, const LoraConfig& config);
 /// every PEFT method.
 bool is_module_to_save(const std::string& name, const std::vector<std::string>& modules_to_save);
 
+/// Freezes every parameter of `model`, then lets the modules that is_module_to_save() picks train
+/// in full (PEFT 0.13.2 `_set_trainable`, for every method); returns those modules' names, in
+/// module order. A method then adds its own trainable parameters.
+std::vector<std::string> freeze_all_but_modules_to_save(torch::nn::Module& model,
+                                                        const std::vector<std::string>& modules_to_save);
+
 /// What apply_lora() did.
 struct LoraInjection {
   std::vector<std::string> targeted;         ///< wrapped linear layers, in module order

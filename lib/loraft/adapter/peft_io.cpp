@@ -1,5 +1,6 @@
 #include "loraft/adapter/peft_io.h"
 
+#include <algorithm>
 #include <map>
 #include <sstream>
 
@@ -33,18 +34,19 @@ std::string module_of(const std::string& name) {
   return dot == std::string::npos ? std::string() : name.substr(0, dot);
 }
 
-// Parameters PEFT saves: LoRA matrices, DoRA magnitudes and the modules_to_save (what trains).
+// (IA)³'s vector: `...k_lin.ia3_l` in loraft and in PEFT's file (peft/utils/save_and_load.py
+// (0.13.2) get_peft_model_state_dict keeps the keys holding "ia3_" and strips the runtime `.default`).
+bool is_ia3_parameter(const std::string& name) { return ends_with(name, ".ia3_l"); }
+
+// Parameters PEFT saves: the method's own (`is_method_parameter`: LoRA matrices and DoRA
+// magnitudes, or (IA)³ vectors) and those of the modules_to_save (what trains).
 std::vector<std::pair<std::string, torch::Tensor>> saved_parameters(torch::nn::Module& model,
-                                                                    const LoraConfig& config) {
+                                                                    bool (*is_method_parameter)(const std::string&),
+                                                                    const std::vector<std::string>& modules_to_save) {
   std::vector<std::pair<std::string, torch::Tensor>> out;
-  for (auto& item : model.named_parameters()) {
-    const std::string& name = item.key();
-    const std::string module = module_of(name);
-    bool in_saved_module = false;
-    for (std::string m = module; !m.empty(); m = module_of(m))
-      if (is_module_to_save(m, config.modules_to_save)) in_saved_module = true;
-    if (is_lora_parameter(name) || in_saved_module) out.emplace_back(name, item.value());
-  }
+  for (auto& item : model.named_parameters())
+    if (is_method_parameter(item.key()) || modules_to_save_runtime_name(item.key(), modules_to_save) != item.key())
+      out.emplace_back(item.key(), item.value());
   return out;
 }
 
@@ -67,6 +69,13 @@ std::string peft_runtime_name(const std::string& name, const LoraConfig& config)
   return kPrefix + name;
 }
 
+std::string peft_runtime_name(const std::string& name, const Ia3Config& config) {
+  // "...k_lin.ia3_l" -> "...k_lin.ia3_l.default" (the ParameterDict ia3_l of peft/tuners/ia3/layer.py
+  // (0.13.2) IA3Layer holds the vector itself, so no `.weight`).
+  if (is_ia3_parameter(name)) return kPrefix + name + ".default";
+  return kPrefix + modules_to_save_runtime_name(name, config.modules_to_save);
+}
+
 void write_adapter_folder(const fs::path& dir, const io::NamedTensors& tensors, const io::OrderedJson& config) {
   fs::create_directories(dir);
   io::NamedTensors detached;
@@ -80,6 +89,9 @@ std::string read_peft_type(const fs::path& dir) {
   const io::Json json = io::read_json(file);
   if (!json.is_object()) throw FormatError("not a JSON object", file.string(), "adapter_config.json");
   auto it = json.find("peft_type");
+  // AdapterHub's adapters library writes no peft_type, but its adapter settings as "config".
+  if ((it == json.end() || it->is_null()) && json.contains("config") && json.contains("model_class"))
+    return kBottleneckType;
   if (it == json.end() || it->is_null()) return "LORA";  // as from_peft_json(): LoRA's is the default
   if (!it->is_string())
     throw FormatError("peft_type is not a string", file.string(), "a PEFT method name (LORA, IA3, PROMPT_TUNING)");
@@ -127,6 +139,23 @@ void copy_adapter_tensors(const io::SafetensorsFile& file, const std::map<std::s
   }
 }
 
+std::vector<std::pair<std::string, torch::Tensor>> modules_to_save_parameters(
+    torch::nn::Module& model, const std::vector<std::string>& modules_to_save) {
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (auto& item : model.named_parameters())
+    if (modules_to_save_runtime_name(item.key(), modules_to_save) != item.key())
+      out.emplace_back(item.key(), item.value());
+  return out;
+}
+
+std::string modules_to_save_runtime_name(const std::string& name, const std::vector<std::string>& modules_to_save) {
+  std::string outermost;
+  for (std::string m = module_of(name); !m.empty(); m = module_of(m))
+    if (is_module_to_save(m, modules_to_save)) outermost = m;
+  if (outermost.empty()) return name;
+  return outermost + ".modules_to_save.default" + name.substr(outermost.size());
+}
+
 void save_adapter(const fs::path& dir, torch::nn::Module& model, const LoraConfig& config) {
   if (lora_layers(model).empty())
     throw ConfigError("the model has no LoRA layers to save", dir.string(),
@@ -138,7 +167,8 @@ void save_adapter(const fs::path& dir, torch::nn::Module& model, const LoraConfi
                             " DoRA magnitude vector",
                         (dir / "adapter_config.json").string(), "the LoraConfig the model was prepared with");
   io::NamedTensors tensors;
-  for (auto& [name, t] : saved_parameters(model, config)) tensors.emplace_back(peft_saved_key(name), t);
+  for (auto& [name, t] : saved_parameters(model, is_lora_parameter, config.modules_to_save))
+    tensors.emplace_back(peft_saved_key(name), t);
   write_adapter_folder(dir, tensors, to_peft_json(config));
 }
 
@@ -170,7 +200,50 @@ LoraConfig load_adapter(const fs::path& dir, torch::nn::Module& model) {
   }
   apply_lora(model, config, /*seed=*/0);
   std::map<std::string, torch::Tensor> into;
-  for (auto& [name, t] : saved_parameters(model, config)) into[peft_saved_key(name)] = t;
+  for (auto& [name, t] : saved_parameters(model, is_lora_parameter, config.modules_to_save))
+    into[peft_saved_key(name)] = t;
+  copy_adapter_tensors(file, into, weights);
+  return config;
+}
+
+void save_ia3_adapter(const fs::path& dir, torch::nn::Module& model, const Ia3Config& config) {
+  const auto layers = ia3_layers(model);
+  if (layers.empty())
+    throw ConfigError("the model has no (IA)3 layers to save", dir.string(),
+                      "a model prepared by apply_ia3() or load_ia3_adapter()");
+  // The saved config must rebuild these layers on load: the same targets, each on the same side.
+  std::vector<std::string> wrapped;
+  for (auto& [name, layer] : layers) {
+    wrapped.push_back(name);
+    if (!is_ia3_target(name, config) || is_ia3_feedforward(name, config) != layer->is_feedforward)
+      throw ConfigError("(IA)3 layer " + name + (layer->is_feedforward ? " (feed-forward)" : " (output side)") +
+                            " is not what the config makes of it",
+                        (dir / "adapter_config.json").string(), "the Ia3Config the model was prepared with");
+  }
+  for (const auto& item : model.named_modules("", /*include_self=*/false))
+    if (is_ia3_target(item.key(), config) && std::find(wrapped.begin(), wrapped.end(), item.key()) == wrapped.end())
+      throw ConfigError("the config targets " + item.key() + ", which has no (IA)3 layer",
+                        (dir / "adapter_config.json").string(), "the Ia3Config the model was prepared with");
+  io::NamedTensors tensors;
+  for (auto& [name, t] : saved_parameters(model, is_ia3_parameter, config.modules_to_save))
+    tensors.emplace_back(peft_saved_key(name), t);
+  write_adapter_folder(dir, tensors, to_peft_json(config));
+}
+
+Ia3Config read_ia3_adapter_config(const fs::path& dir) {
+  const fs::path file = dir / "adapter_config.json";
+  return ia3_from_peft_json(io::read_json(file), file.string());
+}
+
+Ia3Config load_ia3_adapter(const fs::path& dir, torch::nn::Module& model) {
+  expect_peft_type(dir, "IA3");
+  Ia3Config config = read_ia3_adapter_config(dir);
+  const fs::path weights = dir / "adapter_model.safetensors";
+  io::SafetensorsFile file(weights);  // opened first: a bad file leaves the model untouched
+  apply_ia3(model, config);
+  std::map<std::string, torch::Tensor> into;
+  for (auto& [name, t] : saved_parameters(model, is_ia3_parameter, config.modules_to_save))
+    into[peft_saved_key(name)] = t;
   copy_adapter_tensors(file, into, weights);
   return config;
 }

@@ -9,6 +9,7 @@
 
 #include <torch/torch.h>
 
+#include "loraft/adapter/ia3.h"
 #include "loraft/adapter/lora.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
@@ -28,18 +29,29 @@ std::string peft_saved_key(const std::string& name);
 /// dumped from a live PEFT model, such as gradients).
 std::string peft_runtime_name(const std::string& name, const LoraConfig& config);
 
+/// The name PEFT's `named_parameters()` gives a parameter of a model prepared by apply_ia3():
+/// `base_model.model.<...>.k_lin.ia3_l.default` for a vector (no `.weight`: PEFT's ParameterDict
+/// holds it directly), `base_model.model.pre_classifier.modules_to_save.default.weight` for a
+/// head copy, `base_model.model.<name>` otherwise.
+std::string peft_runtime_name(const std::string& name, const Ia3Config& config);
+
 /// The folder layout every PEFT method saves: `dir/adapter_model.safetensors` holding `tensors`
 /// (detached, `{"format": "pt"}` metadata) and `dir/adapter_config.json` holding `config`, each
 /// written atomically; `dir` is created if needed.
 void write_adapter_folder(const std::filesystem::path& dir, const io::NamedTensors& tensors,
                           const io::OrderedJson& config);
 
-/// The `peft_type` of the adapter folder `dir` (LORA, IA3, PROMPT_TUNING, ...); "LORA" when the
-/// key is absent, as from_peft_json() reads it. FormatError for a file that is not a JSON object.
+/// What read_peft_type() calls a folder of AdapterHub's `adapters` library (no peft_type, its
+/// settings under "config"): its bottleneck adapters (adapter/bottleneck.h).
+inline constexpr const char* kBottleneckType = "BOTTLENECK";
+
+/// The method of the adapter folder `dir`: PEFT's `peft_type` (LORA, IA3, PROMPT_TUNING, ...),
+/// kBottleneckType for an `adapters` folder, and "LORA" when a PEFT file has no peft_type, as
+/// from_peft_json() reads it. FormatError for a file that is not a JSON object.
 std::string read_peft_type(const std::filesystem::path& dir);
 
-/// ConfigError naming both methods when the folder `dir` holds an adapter of another PEFT method
-/// than `wanted` (a LoRA folder loaded as IA3, ...).
+/// ConfigError naming both methods when the folder `dir` holds an adapter of another method
+/// than `wanted` (a LoRA folder loaded as IA3, a bottleneck folder as LoRA, ...).
 void expect_peft_type(const std::filesystem::path& dir, const std::string& wanted);
 
 /// Copies every tensor of `file` into the tensor of `into` with its key (each shares storage with
@@ -48,6 +60,17 @@ void expect_peft_type(const std::filesystem::path& dir, const std::string& wante
 /// then left untouched. Non-finite values are a FormatError too.
 void copy_adapter_tensors(const io::SafetensorsFile& file, const std::map<std::string, torch::Tensor>& into,
                           const std::filesystem::path& weights);
+
+/// The parameters PEFT trains and saves in full next to any method: every parameter inside a
+/// module matching `modules_to_save` (is_module_to_save()), with its dotted name, in
+/// `named_parameters()` order.
+std::vector<std::pair<std::string, torch::Tensor>> modules_to_save_parameters(
+    torch::nn::Module& model, const std::vector<std::string>& modules_to_save);
+
+/// `name` as PEFT names it at run time when it lies inside a module to save:
+/// `<module>.modules_to_save.default.<rest>` (peft/utils/other.py (0.13.2) ModulesToSaveWrapper
+/// holds the trained copy there; `<module>` is the outermost matching one); else `name` unchanged.
+std::string modules_to_save_runtime_name(const std::string& name, const std::vector<std::string>& modules_to_save);
 
 /// Writes `dir/adapter_config.json` and `dir/adapter_model.safetensors` (atomically): the
 /// LoRA matrices, the DoRA magnitudes and the modules_to_save parameters of a model prepared
@@ -65,5 +88,22 @@ LoraConfig read_adapter_config(const std::filesystem::path& dir);
 /// ConfigError naming both (expect_peft_type()). Missing, unexpected or mis-shaped tensors are one
 /// FormatError listing them all. Returns the configuration.
 LoraConfig load_adapter(const std::filesystem::path& dir, torch::nn::Module& model);
+
+/// Writes a PEFT (IA)³ adapter folder for a model prepared by apply_ia3() or load_ia3_adapter():
+/// `adapter_config.json` (to_peft_json()) and `adapter_model.safetensors` holding the vectors as
+/// `base_model.model.<...>.ia3_l` and the modules_to_save parameters as `base_model.model.<name>`
+/// (PEFT 0.13.2 `get_peft_model_state_dict`), so PEFT's `PeftModel.from_pretrained` loads it.
+/// ConfigError if the model has no (IA)³ layers, or its layers are not those `config` would
+/// make (another target set, or a layer on the other side), since the folder would not load.
+void save_ia3_adapter(const std::filesystem::path& dir, torch::nn::Module& model, const Ia3Config& config);
+
+/// Reads a PEFT (IA)³ adapter folder's configuration (adapter_config.json; ia3_from_peft_json()).
+Ia3Config read_ia3_adapter_config(const std::filesystem::path& dir);
+
+/// Loads a PEFT (IA)³ adapter folder into a plain model: a folder of another PEFT method is a
+/// ConfigError naming both (expect_peft_type()); then injects (IA)³ as its config says
+/// (apply_ia3()) and copies every saved tensor into place. Missing, unexpected or mis-shaped
+/// tensors are one FormatError listing them all. Returns the configuration.
+Ia3Config load_ia3_adapter(const std::filesystem::path& dir, torch::nn::Module& model);
 
 }  // namespace loraft::adapter

@@ -35,9 +35,11 @@ torch::Scalar finfo_min(c10::ScalarType type) {
 // DistilBertModel.forward's inputs as int64 [batch, length] ids and mask (ones where none is
 // given, as the reference). The id range is checked where the ids are on the CPU, which costs
 // no device synchronisation; ids on a device come from the Trainer, whose rows are checked
-// against the vocabulary once, when it is built.
+// against the vocabulary once, when it is built. `virtual_tokens` more positions go in front
+// of the ids (EmbeddingsImpl::add_virtual_tokens), so they count against the position table.
 std::pair<torch::Tensor, torch::Tensor> check_inputs(const DistilBertConfig& config, const torch::Tensor& input_ids,
-                                                     const torch::Tensor& attention_mask) {
+                                                     const torch::Tensor& attention_mask,
+                                                     std::int64_t virtual_tokens) {
   const char* where = "DistilBertModel.forward";
   if (!input_ids.defined() || input_ids.dim() != 2)
     throw ConfigError("input_ids must have shape [batch, length]", where, "a 2-D integer tensor");
@@ -46,10 +48,11 @@ std::pair<torch::Tensor, torch::Tensor> check_inputs(const DistilBertConfig& con
   const auto length = input_ids.size(1);
   if (length == 0 && input_ids.size(0) > 0)  // the heads read position 0 ([CLS])
     throw ConfigError("rows of length 0", where, "at least one token per row");
-  if (length > config.max_position_embeddings)
-    throw ConfigError("sequence length " + std::to_string(length) + " exceeds max_position_embeddings " +
-                          std::to_string(config.max_position_embeddings),
-                      where, "at most max_position_embeddings tokens");
+  if (length + virtual_tokens > config.max_position_embeddings)
+    throw ConfigError("sequence length " + std::to_string(length) +
+                          (virtual_tokens > 0 ? " + " + std::to_string(virtual_tokens) + " virtual tokens" : "") +
+                          " exceeds max_position_embeddings " + std::to_string(config.max_position_embeddings),
+                      where, "at most max_position_embeddings tokens, virtual tokens included");
   auto ids = input_ids.to(torch::kLong);
   if (ids.is_cpu() && ids.numel() > 0) {
     const auto lo = ids.min().item<std::int64_t>(), hi = ids.max().item<std::int64_t>();
@@ -99,11 +102,38 @@ EmbeddingsImpl::EmbeddingsImpl(const DistilBertConfig& c)
       dropout(register_module("dropout", torch::nn::Dropout(c.dropout))) {}
 
 torch::Tensor EmbeddingsImpl::forward(const torch::Tensor& input_ids) {
-  // Embeddings.forward: position_ids = arange(seq_length), broadcast over the batch.
-  const auto seq_length = input_ids.size(1);
+  auto words = word_embeddings(input_ids);
+  // The virtual tokens go first, as a prompt placed at the start of inputs_embeds; every row
+  // gets the same vectors (expand: no copy until the concatenation).
+  if (virtual_tokens.defined())
+    words = torch::cat({virtual_tokens.unsqueeze(0).expand({words.size(0), -1, -1}), words}, 1);
+  // Embeddings.forward: position_ids = arange(seq_length) over the whole sequence (prompt
+  // included), broadcast over the batch.
+  const auto seq_length = words.size(1);
   auto position_ids = torch::arange(seq_length, input_ids.options().dtype(torch::kLong)).unsqueeze(0);
-  auto embeddings = word_embeddings(input_ids) + position_embeddings(position_ids);
+  auto embeddings = words + position_embeddings(position_ids);
   return dropout(layer_norm(embeddings));
+}
+
+void EmbeddingsImpl::add_virtual_tokens(const torch::Tensor& init) {
+  const char* where = "Embeddings.add_virtual_tokens";
+  const auto dim = word_embeddings->weight.size(1);
+  if (virtual_tokens.defined())
+    throw ConfigError("the model already has " + std::to_string(num_virtual_tokens()) + " virtual tokens", where,
+                      "a model without virtual tokens");
+  if (!init.defined() || init.dim() != 2 || init.size(0) < 1 || init.size(1) != dim ||
+      !c10::isFloatingType(init.scalar_type()))
+    throw ConfigError("virtual tokens must be a floating-point [num_virtual_tokens, " + std::to_string(dim) +
+                          "] tensor",
+                      where, "shape [nv >= 1, dim]");
+  // A copy in the word table's device and dtype: the two are concatenated at every forward.
+  const auto& table = word_embeddings->weight;
+  auto value = init.detach().to(table.device(), table.scalar_type(), /*non_blocking=*/false, /*copy=*/true);
+  virtual_tokens = register_parameter("virtual_tokens", value, /*requires_grad=*/true);
+}
+
+std::int64_t EmbeddingsImpl::num_virtual_tokens() const {
+  return virtual_tokens.defined() ? virtual_tokens.size(0) : 0;
 }
 
 MultiHeadSelfAttentionImpl::MultiHeadSelfAttentionImpl(const DistilBertConfig& c)
@@ -186,9 +216,25 @@ TransformerBlockImpl::TransformerBlockImpl(const DistilBertConfig& c)
       output_layer_norm(register_module("output_layer_norm", make_layer_norm(c.dim))) {}
 
 torch::Tensor TransformerBlockImpl::forward(const torch::Tensor& x, const torch::Tensor& attention_mask) {
-  // TransformerBlock.forward: post-LN residuals.
-  auto sa_output = sa_layer_norm(attention->forward(x, attention_mask) + x);
-  return output_layer_norm(ffn->forward(sa_output) + sa_output);
+  // TransformerBlock.forward: post-LN residuals (or what a residual hook puts in their place).
+  auto a = attention->forward(x, attention_mask);
+  auto sa_output = attention_hook_ ? attention_hook_->forward(a, x, sa_layer_norm) : sa_layer_norm(a + x);
+  auto f = ffn->forward(sa_output);
+  return output_hook_ ? output_hook_->forward(f, sa_output, output_layer_norm) : output_layer_norm(f + sa_output);
+}
+
+void TransformerBlockImpl::set_residual_hook(ResidualSite site, const std::string& name,
+                                             std::shared_ptr<ResidualHookImpl> hook) {
+  auto& slot = site == ResidualSite::attention ? attention_hook_ : output_hook_;
+  const char* where = site == ResidualSite::attention ? "TransformerBlock attention residual"
+                                                      : "TransformerBlock output residual";
+  if (!hook) throw ConfigError("no hook given", where, "a ResidualHookImpl");
+  if (slot) throw ConfigError("the site already has a hook", where, "one hook per site");
+  slot = register_module(name, std::move(hook));
+}
+
+std::shared_ptr<ResidualHookImpl> TransformerBlockImpl::residual_hook(ResidualSite site) const {
+  return site == ResidualSite::attention ? attention_hook_ : output_hook_;
 }
 
 TransformerImpl::TransformerImpl(const DistilBertConfig& c)
@@ -216,7 +262,10 @@ DistilBertModelImpl::DistilBertModelImpl(const DistilBertConfig& c)
 
 DistilBertOutput DistilBertModelImpl::forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                               bool output_hidden_states) {
-  auto [ids, mask] = check_inputs(config, input_ids, attention_mask);
+  const std::int64_t nv = embeddings->num_virtual_tokens();
+  auto [ids, mask] = check_inputs(config, input_ids, attention_mask, nv);
+  // Virtual tokens are never padding: every row attends to them (mask 1).
+  if (nv > 0) mask = torch::cat({torch::ones({mask.size(0), nv}, mask.options()), mask}, 1);
   DistilBertOutput out;
   auto h = embeddings->forward(ids);
   out.last_hidden_state =
@@ -303,6 +352,8 @@ torch::Tensor DistilBertForMaskedLMImpl::forward_selected(const torch::Tensor& i
     throw ConfigError("selected positions must have the shape of input_ids", "DistilBertForMaskedLM",
                       "a [batch, length] bool tensor");
   auto hidden = distilbert->forward(input_ids, attention_mask).last_hidden_state;
+  // `selected` indexes the input tokens: the states of virtual tokens in front are skipped.
+  hidden = hidden.slice(1, distilbert->embeddings->num_virtual_tokens());
   // Every op of the head is per position, so selecting first gives the same rows.
   return predict(hidden.index({selected.to(torch::kBool)}));
 }

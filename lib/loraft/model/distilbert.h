@@ -39,18 +39,35 @@ Activation make_activation(const std::string& name);
 /// odd ones, then rounded to float32. Shape [n_pos, dim].
 torch::Tensor sinusoidal_position_table(std::int64_t n_pos, std::int64_t dim);
 
-/// HF `Embeddings`: word + position embeddings, LayerNorm (eps 1e-12), dropout.
+/// HF `Embeddings`: word + position embeddings, LayerNorm (eps 1e-12), dropout; optionally
+/// with learned virtual tokens in front of the words (add_virtual_tokens()).
 class EmbeddingsImpl : public torch::nn::Module {
  public:
   /// Builds the tables (word table with padding_idx = pad_token_id).
   explicit EmbeddingsImpl(const DistilBertConfig& config);
-  /// input_ids [B, T] (int64) -> [B, T, dim]; positions are 0 ... T-1.
+  /// input_ids [B, T] (int64) -> [B, nv + T, dim], nv = num_virtual_tokens() (0 unless
+  /// added); positions are 0 ... nv + T - 1.
   torch::Tensor forward(const torch::Tensor& input_ids);
+
+  /// Soft-prompt tuning's learned input vectors (Lester et al. 2021), as a generic part of the
+  /// model: registers the trainable parameter `virtual_tokens` [nv, dim] (named
+  /// `distilbert.embeddings.virtual_tokens` in the task models), a copy of `init` in the word
+  /// table's device and dtype. From then on forward() puts them in front of the word
+  /// embeddings of every row, before the position embeddings: they take positions 0 ... nv-1
+  /// and the real tokens nv ... nv+T-1, and the LayerNorm and dropout apply to them too.
+  /// That is exactly what transformers' Embeddings.forward computes when the model is called
+  /// with `inputs_embeds = cat(prompt, word_embeddings(input_ids))` and no position ids.
+  /// DistilBertModel::forward extends the attention mask with ones for them. ConfigError if
+  /// `init` is not [nv >= 1, dim] floating point, or the model already has virtual tokens.
+  void add_virtual_tokens(const torch::Tensor& init);
+  /// Number of virtual tokens in front of every input (0 when none were added).
+  std::int64_t num_virtual_tokens() const;
 
   torch::nn::Embedding word_embeddings;      ///< [vocab_size, dim]
   torch::nn::Embedding position_embeddings;  ///< [max_position_embeddings, dim]
   torch::nn::LayerNorm layer_norm;           ///< registered under HF's name "LayerNorm"
   torch::nn::Dropout dropout;                ///< config.dropout
+  torch::Tensor virtual_tokens;              ///< [nv, dim] after add_virtual_tokens(), else undefined
 };
 /// Holder of EmbeddingsImpl.
 TORCH_MODULE(Embeddings);
@@ -95,6 +112,25 @@ class FFNImpl : public LinearHost {
 /// Holder of FFNImpl.
 TORCH_MODULE(FFN);
 
+/// An extension point of TransformerBlock: a module that replaces one of the block's two
+/// residual steps `layer_norm(sublayer_output + residual)`, and may use the block's LayerNorm
+/// as it likes (e.g. a bottleneck adapter between the sublayer and its residual LayerNorm).
+/// Installed with TransformerBlockImpl::set_residual_hook(); the block knows nothing else of it.
+class ResidualHookImpl : public torch::nn::Module {
+ public:
+  /// What the block uses instead of `layer_norm(sublayer_output + residual)`: sublayer_output
+  /// is the attention output (after out_lin) or the FFN output (after lin2 and its dropout),
+  /// residual is the sublayer's input, layer_norm the block's sa_layer_norm or output_layer_norm.
+  virtual torch::Tensor forward(const torch::Tensor& sublayer_output, const torch::Tensor& residual,
+                                torch::nn::LayerNorm& layer_norm) = 0;
+};
+
+/// The two residual steps of a TransformerBlock.
+enum class ResidualSite {
+  attention,  ///< sa_output = sa_layer_norm(attention(x) + x)
+  output,     ///< out = output_layer_norm(ffn(sa_output) + sa_output)
+};
+
 /// HF `TransformerBlock`, post-LN: h = LN(x + attn(x)); out = LN(h + ffn(h)).
 class TransformerBlockImpl : public torch::nn::Module {
  public:
@@ -102,11 +138,21 @@ class TransformerBlockImpl : public torch::nn::Module {
   explicit TransformerBlockImpl(const DistilBertConfig& config);
   /// [B, T, dim] -> [B, T, dim].
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& attention_mask);
+  /// Installs `hook` at `site` (ResidualHookImpl), registered as the child module `name`, so
+  /// that its parameters are named `<block>.<name>.<...>`. ConfigError if the site already
+  /// has a hook or `hook` is null.
+  void set_residual_hook(ResidualSite site, const std::string& name, std::shared_ptr<ResidualHookImpl> hook);
+  /// The hook at `site`, or null when the site computes the plain residual LayerNorm.
+  std::shared_ptr<ResidualHookImpl> residual_hook(ResidualSite site) const;
 
   MultiHeadSelfAttention attention;      ///< self-attention
   torch::nn::LayerNorm sa_layer_norm;    ///< after the attention residual
   FFN ffn;                               ///< feed-forward network
   torch::nn::LayerNorm output_layer_norm;  ///< after the FFN residual
+
+ private:
+  std::shared_ptr<ResidualHookImpl> attention_hook_;  // null: plain residual LayerNorm
+  std::shared_ptr<ResidualHookImpl> output_hook_;     // null: plain residual LayerNorm
 };
 /// Holder of TransformerBlockImpl.
 TORCH_MODULE(TransformerBlock);
@@ -128,7 +174,7 @@ TORCH_MODULE(Transformer);
 
 /// What the encoder returns.
 struct DistilBertOutput {
-  torch::Tensor last_hidden_state;          ///< [B, T, dim]
+  torch::Tensor last_hidden_state;          ///< [B, nv + T, dim], nv virtual tokens first (usually 0)
   std::vector<torch::Tensor> hidden_states;  ///< embeddings, then each layer; empty unless asked
 };
 
@@ -139,8 +185,12 @@ class DistilBertModelImpl : public torch::nn::Module {
   /// or a checkpoint sets them (the task models below do the former in their constructor).
   explicit DistilBertModelImpl(const DistilBertConfig& config);
   /// input_ids [B, T] (integer), attention_mask [B, T] (1 keep, 0 padding; all ones when
-  /// undefined). Throws ConfigError for inputs the model cannot take (rank, length beyond
-  /// max_position_embeddings, ids outside the vocabulary, mask shape).
+  /// undefined). With nv virtual tokens (EmbeddingsImpl::add_virtual_tokens) the states are
+  /// [B, nv + T, dim], virtual tokens first, and the mask is extended with nv leading ones
+  /// (they are always attended), as a Hugging Face model called with the prompt in
+  /// `inputs_embeds` and `cat(ones(B, nv), attention_mask)` computes. Throws ConfigError for
+  /// inputs the model cannot take (rank, nv + T beyond max_position_embeddings, ids outside
+  /// the vocabulary, mask shape).
   DistilBertOutput forward(const torch::Tensor& input_ids, const torch::Tensor& attention_mask = {},
                            bool output_hidden_states = false);
 
@@ -156,7 +206,7 @@ TORCH_MODULE(DistilBertModel);
 /// What the classifier returns when asked for everything.
 struct SequenceClassifierOutput {
   torch::Tensor logits;                      ///< [B, num_labels]
-  torch::Tensor last_hidden_state;           ///< [B, T, dim]
+  torch::Tensor last_hidden_state;           ///< [B, nv + T, dim], as DistilBertOutput
   std::vector<torch::Tensor> hidden_states;  ///< as DistilBertOutput
 };
 
@@ -172,7 +222,9 @@ class DistilBertForSequenceClassificationImpl : public LinearHost {
   SequenceClassifierOutput forward_with_states(const torch::Tensor& input_ids,
                                                const torch::Tensor& attention_mask = {},
                                                bool output_hidden_states = true);
-  /// The head alone, on a last hidden state [B, T, dim].
+  /// The head alone, on a last hidden state [B, T, dim]. It reads position 0, which with
+  /// virtual tokens is the first virtual token, not [CLS] (as transformers' head does on a
+  /// sequence whose inputs_embeds start with a prompt).
   torch::Tensor classify(const torch::Tensor& last_hidden_state);
 
   DistilBertConfig config;                    ///< the configuration it was built from
@@ -210,8 +262,8 @@ TORCH_MODULE(VocabProjector);
 
 /// What the MLM model returns when asked for everything.
 struct MaskedLMOutput {
-  torch::Tensor logits;                      ///< [B, T, vocab_size]
-  torch::Tensor last_hidden_state;           ///< [B, T, dim]
+  torch::Tensor logits;                      ///< [B, nv + T, vocab_size], virtual tokens first
+  torch::Tensor last_hidden_state;           ///< [B, nv + T, dim], as DistilBertOutput
   std::vector<torch::Tensor> hidden_states;  ///< as DistilBertOutput
 };
 
@@ -229,6 +281,7 @@ class DistilBertForMaskedLMImpl : public LinearHost {
   /// Logits only where `selected` ([B, T] bool) is true: [N, vocab_size], rows in row-major
   /// order of the selected positions. The projection (the costly part: dim x vocab per
   /// position) runs only on those rows, as an MLM loss over 15% masked tokens needs.
+  /// `selected` refers to input_ids' positions: virtual tokens are never selected.
   torch::Tensor forward_selected(const torch::Tensor& input_ids, const torch::Tensor& attention_mask,
                                  const torch::Tensor& selected);
   /// The MLM head alone on hidden states [..., dim] -> [..., vocab_size].
