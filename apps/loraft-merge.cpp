@@ -1,11 +1,10 @@
-// loraft-merge: a base checkpoint folder + a PEFT LoRA adapter -> one merged transformers
-// checkpoint folder (PEFT's merge_and_unload() followed by save_pretrained()).
+// loraft-merge: a base checkpoint folder + a PEFT adapter (LoRA, DoRA or IA3) -> one merged
+// transformers checkpoint folder (PEFT's merge_and_unload() followed by save_pretrained()).
 #include <filesystem>
 #include <iostream>
 
 #include "common/app.h"
-#include "loraft/adapter/lora.h"
-#include "loraft/adapter/peft_io.h"
+#include "loraft/adapter/adapters.h"
 #include "loraft/io/file.h"
 #include "loraft/model/pretrained.h"
 
@@ -17,7 +16,7 @@ struct Flags {
   std::string model, adapter, output;
   void declare(loraft::app::Options& o) {
     o.required("model", model, "base checkpoint folder (config.json + model.safetensors)");
-    o.required("adapter", adapter, "PEFT adapter folder (adapter_config.json + adapter_model.safetensors)");
+    o.required("adapter", adapter, "PEFT adapter folder (LoRA, DoRA or IA3: adapter_config.json + adapter_model.safetensors)");
     o.required("output", output, "folder for the merged checkpoint (created; files replaced atomically)");
   }
 };
@@ -37,9 +36,8 @@ int merge(Flags& f) {
   if (fs::exists(output) && !fs::is_directory(output))
     throw loraft::ConfigError("--output is a file", output.string(), "a folder (created if missing)");
   auto model = loraft::model::load_sequence_classification(f.model);
-  const auto config = loraft::adapter::load_adapter(f.adapter, *model);
-  const auto layers = loraft::adapter::lora_layers(*model).size();
-  loraft::adapter::merge_and_unload(*model);
+  const auto adapter = loraft::adapter::load_any_adapter(f.adapter, *model);
+  loraft::adapter::merge_and_unload_any(*model, adapter);
   // Written beside the output, then put in its place in one step: a failure half-way leaves
   // the output as it was.
   const fs::path staging = loraft::io::temporary_path_for(output);
@@ -54,8 +52,7 @@ int merge(Flags& f) {
     fs::remove_all(staging, ignored);
     throw;
   }
-  std::cerr << "merged " << layers << (config.use_dora ? " DoRA" : " LoRA") << " layers (r=" << config.r << ", scaling "
-            << config.scaling() << ") into " << f.output << "\n";
+  std::cerr << "merged " << adapter.description << " into " << f.output << "\n";
   return 0;
 }
 
@@ -63,7 +60,7 @@ int merge(Flags& f) {
 
 int main(int argc, char** argv) {
   return loraft::app::run<Flags>(argc, argv, "loraft-merge",
-                                 "Merges a PEFT LoRA adapter into its base model and saves a "
+                                 "Merges a PEFT adapter (LoRA, DoRA or IA3) into its base model and saves a "
                                  "transformers checkpoint folder.",
                                  merge);
 }

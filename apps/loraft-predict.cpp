@@ -13,7 +13,9 @@
 #include <torch/torch.h>
 
 #include "common/app.h"
+#include "loraft/adapter/adapters.h"
 #include "loraft/adapter/peft_io.h"
+#include "loraft/adapter/prompt_tuning.h"
 #include "loraft/core/error.h"
 #include "loraft/core/log.h"
 #include "loraft/core/threads.h"
@@ -40,14 +42,17 @@ struct Flags {
 
   void declare(app::Options& o) {
     o.required("model", model, "Hugging Face checkpoint folder (config.json, model.safetensors; vocab.txt for text input)");
-    o.optional("adapter", adapter, "PEFT LoRA adapter folder (adapter_config.json + adapter_model.safetensors) to apply");
+    o.optional("adapter", adapter,
+               "PEFT adapter folder to apply: LoRA, DoRA, IA3 or prompt tuning (adapter_config.json + "
+               "adapter_model.safetensors)");
     o.required("input", input,
                "inputs: .safetensors with input_ids (and attention_mask), int64 [B, T]; or .jsonl, one "
                "{\"text\": ...} per line");
     o.required("output", output,
                "outputs: .safetensors (logits or mlm_logits, float32) or .jsonl (one object per input row)");
     o.optional("max-length", max_length,
-               "tokens per text, [CLS] and [SEP] included (text input; 0: the model's max_position_embeddings)",
+               "tokens per text, [CLS] and [SEP] included (text input; 0: the model's max_position_embeddings, "
+               "less a prompt-tuning adapter's virtual tokens)",
                0, 1 << 20);
     o.optional("batch-size", batch_size, "rows per forward pass", 1, 1 << 20);
     o.optional("threads", threads, "LibTorch threads (0: LORAFT_NUM_THREADS or every core)", 0, 1024);
@@ -186,7 +191,17 @@ int predict(Flags& f) {
   const auto architectures = io::read_json(model_dir / model::kConfigFile).value("architectures", io::Json::array());
   if (architectures.is_array())
     for (const auto& a : architectures) mlm |= a == "DistilBertForMaskedLM";
-  const int max_length = f.max_length > 0 ? f.max_length : static_cast<int>(config.max_position_embeddings);
+  // A prompt-tuning adapter's virtual tokens take the first positions (PEFT passes no position
+  // ids), so texts are cut that much shorter by default.
+  std::int64_t virtual_tokens = 0;
+  if (!f.adapter.empty() && adapter::read_peft_type(f.adapter) == "PROMPT_TUNING")
+    virtual_tokens = adapter::read_prompt_adapter_config(f.adapter).num_virtual_tokens;
+  if (virtual_tokens > config.max_position_embeddings - 2)
+    throw ConfigError(std::to_string(virtual_tokens) + " virtual tokens leave no room for text in " +
+                          std::to_string(config.max_position_embeddings) + " positions",
+                      "--adapter " + f.adapter, "fewer virtual tokens than max_position_embeddings - 1");
+  const int max_length =
+      f.max_length > 0 ? f.max_length : static_cast<int>(config.max_position_embeddings - virtual_tokens);
   Inputs in = text_in ? read_text_inputs(f.input, model_dir, max_length) : read_safetensors_inputs(f.input);
 
   Outputs out;
@@ -217,7 +232,7 @@ int predict(Flags& f) {
     empty_shape = {0, in.input_ids.size(1), config.vocab_size};
   } else {
     auto model = model::load_sequence_classification(model_dir);
-    if (!f.adapter.empty()) adapter::load_adapter(f.adapter, *model);
+    if (!f.adapter.empty()) log_info("loraft-predict: " + adapter::load_any_adapter(f.adapter, *model).description);
     run_batches(model, [&](auto& m, auto& ids, auto& mask) { return m->forward_with_states(ids, mask, f.hidden_states); });
   }
   if (jsonl_out) {

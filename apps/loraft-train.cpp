@@ -1,5 +1,6 @@
-// loraft-train: one fine-tuning run (full, LoRA or LoRA+) from the command line or a JSON
-// config file, recorded in a run folder named by the hash of its resolved configuration.
+// loraft-train: one fine-tuning run (full fine-tuning or one of the adapter methods) from the
+// command line or a JSON config file, recorded in a run folder named by the hash of its
+// resolved configuration.
 #include <iostream>
 #include <optional>
 
@@ -16,8 +17,9 @@ using loraft::io::Json;
 // The flags fill an Experiment directly: the training settings through TrainConfig::fields(),
 // which declares each one's flag once.
 struct Flags {
-  explicit Flags(loraft::train::TrainConfig base) { e.train = std::move(base); }
+  Flags(loraft::train::TrainConfig base, Json file) : file_settings(std::move(file)) { e.train = std::move(base); }
 
+  Json file_settings;  // what --config gave (an empty object without it)
   loraft::train::Experiment e;
   std::string model, vocab, config_file;
   bool quiet = false;
@@ -50,6 +52,11 @@ struct Flags {
 int train_main(Flags& f) {
   loraft::configure_threads(f.run.threads);
   f.settings->apply();
+  // A setting of another method, on the command line or in the file, is an error, not a
+  // setting silently ignored (`--r 4 --method ia3`).
+  const std::string context = std::string("method ") + loraft::train::to_string(f.e.train.method);
+  f.settings->refuse_inapplicable(f.e.train, context);
+  loraft::io::refuse_inapplicable_settings(f.file_settings, f.e.train, context + " (in " + f.config_file + ")");
   if (f.quiet) loraft::set_log_level(loraft::LogLevel::warning);
 
   f.e.model = f.model;
@@ -78,13 +85,17 @@ int train_main(Flags& f) {
 int main(int argc, char** argv) {
   return loraft::app::guard("loraft-train", [&] {
     loraft::train::TrainConfig base;
+    Json file = Json::object();
     const std::string config = loraft::app::find_flag(argc, argv, "config");
-    if (!config.empty()) base = loraft::train::TrainConfig::from_json(loraft::io::read_json(config), config);
-    Flags flags(base);
+    if (!config.empty()) {
+      file = loraft::io::read_json(config);
+      base = loraft::train::TrainConfig::from_json(file, config);
+    }
+    Flags flags(base, file);
     loraft::app::Options options;
     flags.declare(options);
     if (!loraft::app::parse(argc, argv, "loraft-train",
-                            "Fine-tunes a DistilBERT checkpoint (full, LoRA or LoRA+) and records the run.",
+                            "Fine-tunes a DistilBERT checkpoint (full fine-tuning or an adapter method) and records the run.",
                             options))
       return 0;
     return train_main(flags);

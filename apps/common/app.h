@@ -22,6 +22,7 @@
 #include <functional>
 #include <iostream>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <type_traits>
 #include <string>
@@ -103,6 +104,13 @@ class SettingFlags {
       conversions_.push_back([target = s.value, &text, flag = std::string("--") + s.flag_name] {
         *target = io::EnumNames<V>::parse(text, flag);
       });
+    } else if constexpr (std::is_same_v<V, std::optional<std::string>>) {
+      // Unset unless given: the flag's text goes into the member only when the user gave it.
+      std::string& text = names_.emplace_back(s.value->value_or(""));
+      options_.optional(s.flag_name, text, s.help);
+      conversions_.push_back([target = s.value, &text, flag = std::string(s.flag_name), this] {
+        if (options_.given(flag.c_str())) *target = text;
+      });
     } else if constexpr (std::is_same_v<V, std::vector<std::string>>) {
       options_.multiple(s.flag_name, *s.value, s.help);
     } else if constexpr (std::is_arithmetic_v<V> || std::is_same_v<V, std::string>) {
@@ -113,12 +121,21 @@ class SettingFlags {
   }
   /// The flags of a nested configuration.
   template <class C>
-  void nested(const char* /*key*/, C& config, bool /*present*/) {
+  void nested(const char* /*key*/, C& config, bool /*present*/, io::Absent /*how*/ = io::Absent::null) {
     C::fields(config, *this);
   }
   /// After parse(): the enumerations' names into their members (ConfigError for a bad name).
   void apply() const {
     for (const auto& convert : conversions_) convert();
+  }
+  /// After apply(): ConfigError for a flag the user gave that does not apply to `config` as it
+  /// now stands (`--r` with `--method ia3`), naming the flag and `context` ("method ia3").
+  template <class C>
+  void refuse_inapplicable(const C& config, const std::string& context) const {
+    auto given = [this](const char* flag, const std::string& /*key_path*/) {
+      return flag != nullptr && options_.given(flag);
+    };
+    C::fields(config, io::InapplicableSettings<decltype(given)>(given, context, /*by_flag=*/true));
   }
 
  private:

@@ -1,4 +1,5 @@
-// loraft-merge against PEFT's merge_and_unload() + save_pretrained() (fixture lora/merged).
+// loraft-merge against PEFT's merge_and_unload() + save_pretrained() (fixtures lora/merged and
+// methods/{dora,ia3}/merged); prompt tuning, which PEFT cannot merge, refused.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -11,23 +12,38 @@
 namespace loraft {
 namespace {
 
-TEST(LoraftMerge, EqualsPeftsMergedCheckpoint) {
+TEST(LoraftMerge, EqualsPeftsMergedCheckpointForEveryMergeableMethod) {
+  testing::ScratchDir dir;
+  for (const std::string method : {"lora", "methods/dora", "methods/ia3"}) {
+    SCOPED_TRACE(method);
+    const auto out = dir / std::filesystem::path(method).filename();
+    auto r = testing::run_process({testing::program("loraft-merge").string(), "--model",
+                                   testing::fixture("distilbert-tiny").string(), "--adapter",
+                                   testing::fixture(method + "/adapter").string(), "--output", out.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    io::SafetensorsFile ours(out / "model.safetensors");
+    io::SafetensorsFile peft(testing::fixture(method + "/merged/model.safetensors"));
+    EXPECT_EQ(ours.names(), peft.names());
+    for (const auto& name : peft.names()) {
+      EXPECT_EQ(ours.info(name).shape, peft.info(name).shape) << name;
+      torch::Tensor a = ours.tensor(name), b = peft.tensor(name);
+      EXPECT_LE((a - b).abs().max().item<double>(), 1e-6 + 1e-5 * b.abs().max().item<double>()) << name;
+    }
+    EXPECT_TRUE(std::filesystem::exists(out / "config.json"));
+    EXPECT_TRUE(std::filesystem::exists(out / "vocab.txt"));
+  }
+}
+
+// Prompt tuning changes the input, not the weights: there is nothing to merge (PEFT raises too).
+TEST(LoraftMerge, PromptTuningIsRefusedAndNothingIsWritten) {
   testing::ScratchDir dir;
   auto r = testing::run_process({testing::program("loraft-merge").string(), "--model",
                                  testing::fixture("distilbert-tiny").string(), "--adapter",
-                                 testing::fixture("lora/adapter").string(), "--output",
-                                 (dir / "merged").string()});
-  ASSERT_EQ(r.exit_code, 0) << r.err;
-  io::SafetensorsFile ours(dir / "merged" / "model.safetensors");
-  io::SafetensorsFile peft(testing::fixture("lora/merged/model.safetensors"));
-  EXPECT_EQ(ours.names(), peft.names());
-  for (const auto& name : peft.names()) {
-    EXPECT_EQ(ours.info(name).shape, peft.info(name).shape) << name;
-    torch::Tensor a = ours.tensor(name), b = peft.tensor(name);
-    EXPECT_LE((a - b).abs().max().item<double>(), 1e-6 + 1e-5 * b.abs().max().item<double>()) << name;
-  }
-  EXPECT_TRUE(std::filesystem::exists(dir / "merged" / "config.json"));
-  EXPECT_TRUE(std::filesystem::exists(dir / "merged" / "vocab.txt"));
+                                 testing::fixture("methods/prompt_tuning_text/adapter").string(), "--output",
+                                 (dir / "out").string()});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("prompt tuning (4 virtual tokens) cannot be merged"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir / "out"));
 }
 
 testing::ProcessResult merge(const std::filesystem::path& model, const std::filesystem::path& output) {

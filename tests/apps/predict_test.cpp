@@ -134,6 +134,23 @@ TEST(Predict, AdapterReproducesPeftsLogits) {
   EXPECT_NE(bad.err.find("adapter_config.json"), std::string::npos) << bad.err;
 }
 
+// Any method's PEFT folder, recognised by its peft_type: PEFT's logits on the fixtures' batch.
+TEST(Predict, EveryAdapterMethodReproducesPeftsLogits) {
+  REQUIRE_PROGRAM();
+  testing::ScratchDir dir;
+  for (const std::string method : {"dora", "ia3", "prompt_tuning_random", "prompt_tuning_text"}) {
+    SCOPED_TRACE(method);
+    const auto out = dir / (method + ".safetensors");
+    auto r = predict({"--model", testing::fixture("distilbert-tiny").string(), "--adapter",
+                      testing::fixture("methods/" + method + "/adapter").string(), "--input",
+                      testing::fixture("lora/train/batch.safetensors").string(), "--output", out.string()});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto got = io::load_safetensors(out).at("logits");
+    auto want = io::load_safetensors(testing::fixture("methods/" + method + "/expected.safetensors")).at("logits_adapter");
+    EXPECT_LE(relative_error(got, want), kRelTol);
+  }
+}
+
 TEST(Predict, BadInputsAreOneClearLine) {
   REQUIRE_PROGRAM();
   testing::ScratchDir dir;

@@ -64,8 +64,11 @@ std::vector<std::string> train_args(const fs::path& model, const fs::path& dir, 
     else
       all.emplace_back(flag, value);
   }
+  // Full fine-tuning has no LoRA settings: loraft-train refuses them.
+  const bool full = std::any_of(all.begin(), all.end(), [](const auto& f) { return f.first == "--method" && f.second == "full"; });
   std::vector<std::string> argv{testing::program("loraft-train").string()};
   for (const auto& [flag, value] : all) {
+    if (full && (flag == "--r" || flag == "--lora-alpha" || flag == "--lora-dropout")) continue;
     argv.push_back(flag);
     argv.push_back(value);
   }

@@ -1,12 +1,15 @@
 // loraft-train end to end: the tiny fixture model on a few hundred real AG News rows, one
-// epoch, for each method; the run record, the PEFT adapter or checkpoint it leaves, reuse of
+// epoch, for each method (full, LoRA, LoRA+, DoRA, IA3, prompt tuning); the run record, the PEFT adapter or checkpoint it leaves, reuse of
 // a finished run, and errors as one line with exit status 2.
 #include <fstream>
+#include <map>
 #include <sstream>
+#include <tuple>
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "loraft/io/file.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
 #include "support/test_support.h"
@@ -24,16 +27,27 @@ testing::ProcessResult train(const testing::ScratchDir& dir, const std::string& 
       "--model", testing::fixture("distilbert-tiny").string(),
       "--train", "ag_news:" + testing::data_file("samples/ag_news/train.csv").string(),
       "--eval", "ag_news:" + testing::data_file("samples/ag_news/test.csv").string(),
-      "--train-limit", "256", "--eval-limit", "128", "--epochs", "1", "--max-length", "64",
-      "--lr", "1e-3", "--r", "4", "--lora-alpha", "16", "--method", method,
+      "--train-limit", "256", "--eval-limit", "128", "--epochs", "1",
+      "--lr", "1e-3", "--method", method,
       "--runs-dir", (dir / "runs").string(), "--cache-dir", (dir / "cache").string()};
+  if (method == "lora" || method == "loraplus" || method == "dora")  // the others refuse LoRA settings
+    argv.insert(argv.end(), {"--r", "4", "--lora-alpha", "16"});
+  // The tiny model has 64 positions; prompt tuning's 4 virtual tokens take 4 of them.
+  if (method == "prompt")
+    argv.insert(argv.end(), {"--max-length", "60", "--num-virtual-tokens", "4"});
+  else
+    argv.insert(argv.end(), {"--max-length", "64"});
   argv.insert(argv.end(), extra.begin(), extra.end());
   return testing::run_process(argv);
 }
 
 TEST(LoraftTrain, EveryMethodEndToEnd) {
   testing::ScratchDir dir;
-  for (const std::string method : {"full", "lora", "loraplus"}) {
+  // PEFT's counts for the tiny model (r=4; 4 virtual tokens): tests/fixtures (lora/, methods/).
+  const std::map<std::string, std::pair<std::string, int>> adapters{
+      {"lora", {"LORA", 2212}}, {"loraplus", {"LORA", 2212}}, {"dora", {"LORA", 2340}},
+      {"ia3", {"IA3", 1444}}, {"prompt", {"PROMPT_TUNING", 1316}}, {"adapter", {"BOTTLENECK", 1512}}};
+  for (const std::string method : {"full", "lora", "loraplus", "dora", "ia3", "prompt", "adapter"}) {
     SCOPED_TRACE(method);
     auto r = train(dir, method);
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -52,19 +66,55 @@ TEST(LoraftTrain, EveryMethodEndToEnd) {
       EXPECT_TRUE(fs::exists(run / "final" / "model.safetensors"));
       EXPECT_EQ(summary["trainable_parameters"], summary["total_parameters"]);
     } else {
+      const auto& [peft_type, trainable] = adapters.at(method);
       Json adapter = io::read_json(run / "final" / "adapter_config.json");
-      EXPECT_EQ(adapter["r"], 4);
-      EXPECT_EQ(adapter["peft_type"], "LORA");
+      EXPECT_EQ(summary["peft_trainable_parameters"], trainable);
+      if (peft_type == "BOTTLENECK") {  // the adapters library's folder: no peft_type
+        EXPECT_EQ(adapter["config"]["reduction_factor"], 16);
+        io::SafetensorsFile weights(run / "final" / "adapter.safetensors");
+        EXPECT_TRUE(weights.contains("distilbert.transformer.layer.1.output_adapters.adapters.bottleneck.adapter_up.weight"));
+        continue;
+      }
+      EXPECT_EQ(adapter["peft_type"], peft_type);
       io::SafetensorsFile weights(run / "final" / "adapter_model.safetensors");
-      EXPECT_TRUE(weights.contains(
-          "base_model.model.distilbert.transformer.layer.0.attention.q_lin.lora_B.weight"));
-      EXPECT_TRUE(weights.contains("base_model.model.pre_classifier.weight"));
-      EXPECT_EQ(summary["peft_trainable_parameters"], 2212);
+      if (peft_type == "LORA") {
+        EXPECT_EQ(adapter["r"], 4);
+        EXPECT_EQ(adapter["use_dora"], method == "dora");
+        EXPECT_TRUE(weights.contains("base_model.model.distilbert.transformer.layer.0.attention.q_lin.lora_B.weight"));
+      } else if (peft_type == "IA3") {
+        EXPECT_TRUE(weights.contains("base_model.model.distilbert.transformer.layer.0.ffn.lin2.ia3_l"));
+      } else {
+        EXPECT_EQ(adapter["num_virtual_tokens"], 4);
+        EXPECT_TRUE(weights.contains("prompt_embeddings"));
+      }
+      EXPECT_TRUE(weights.contains(peft_type == "PROMPT_TUNING" ? "base_model.pre_classifier.weight"
+                                                                 : "base_model.model.pre_classifier.weight"));
     }
     if (method == "loraplus") {
       EXPECT_EQ(summary["loraplus_decay"], "peft_faithful");
     }
   }
+}
+
+// A setting of another method is an error naming the setting and the method, whether it comes
+// as a flag or in the --config file; nothing trains.
+TEST(LoraftTrain, SettingsOfAnotherMethodAreRefused) {
+  testing::ScratchDir dir;
+  for (const auto& [method, flag, value] : std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"ia3", "--lora-dropout", "0"}, {"lora", "--num-virtual-tokens", "4"},
+           {"prompt", "--ia3-feedforward-modules", "lin1"}, {"full", "--loraplus-ratio", "4"},
+           {"lora", "--loraplus-ratio", "4"}, {"ia3", "--bottleneck-variant", "houlsby"},
+           {"adapter", "--target-modules", "q_lin"}}) {
+    auto r = train(dir, method, {flag, value});
+    EXPECT_EQ(r.exit_code, 2) << flag;
+    EXPECT_NE(r.err.find(flag + " does not apply to method " + method), std::string::npos) << r.err;
+  }
+  io::write_file_atomic(dir / "cfg.json", R"({"method": "ia3", "lora": {"r": 16}})");
+  auto file = train(dir, "ia3", {"--config", (dir / "cfg.json").string()});
+  EXPECT_EQ(file.exit_code, 2);
+  EXPECT_NE(file.err.find("lora.r does not apply to method ia3 (in " + (dir / "cfg.json").string() + ")"),
+            std::string::npos) << file.err;
+  EXPECT_FALSE(fs::exists(dir / "runs")) << "nothing trained";
 }
 
 TEST(LoraftTrain, FinishedRunIsReusedAndConfigFileIsOverriddenByFlags) {
@@ -105,7 +155,7 @@ TEST(LoraftTrain, BadInputIsOneLineAndStatusTwo) {
   auto r = train(dir, "adapters");
   EXPECT_EQ(r.exit_code, 2);
   EXPECT_NE(r.err.find("loraft-train: error:"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("full, lora, loraplus or dora"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("full, lora, loraplus, dora, ia3, prompt or adapter"), std::string::npos) << r.err;
   auto missing = testing::run_process({testing::program("loraft-train").string(), "--model", "x"});
   EXPECT_EQ(missing.exit_code, 2);
   // CUDA where there is none (a CPU build of LibTorch, or no GPU): one line, not LibTorch's trace.

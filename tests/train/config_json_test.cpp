@@ -88,6 +88,66 @@ TEST(ConfigJson, DoraIsAMethodWhoseJsonRoundTrips) {
   EXPECT_NO_THROW(dora.validate());
 }
 
+// IA3 and prompt tuning: each method's own settings object is recorded under its key (only for
+// that method: the JSON of the other methods is unchanged, pinned above), reads back, and a
+// setting of another method given in a file is refused naming it.
+TEST(ConfigJson, Ia3AndPromptTuningHaveSettingsOfTheirOwn) {
+  TrainConfig ia3;
+  ia3.method = Method::ia3;
+  ia3.ia3.target_modules = {"k_lin", "v_lin", "lin1"};
+  ia3.ia3.feedforward_modules = {"lin1"};
+  TrainConfig prompt;
+  prompt.method = Method::prompt;
+  prompt.prompt.num_virtual_tokens = 8;
+  prompt.prompt.prompt_tuning_init = adapter::PromptInit::text;
+  prompt.prompt.prompt_tuning_init_text = "classify the sentiment";
+  const io::Json i = ia3.to_json(), p = prompt.to_json();
+  EXPECT_EQ(i.at("ia3").dump(), R"({"feedforward_modules":["lin1"],"modules_to_save":["classifier","score"],"target_modules":["k_lin","v_lin","lin1"]})");
+  EXPECT_EQ(p.at("prompt").dump(), R"({"modules_to_save":["classifier","score"],"num_virtual_tokens":8,"prompt_tuning_init":"text","prompt_tuning_init_text":"classify the sentiment"})");
+  EXPECT_TRUE(i.at("lora").is_null());
+  EXPECT_FALSE(i.contains("prompt"));
+  EXPECT_FALSE(p.contains("ia3"));
+  EXPECT_FALSE(TrainConfig{}.to_json().contains("ia3"));
+  EXPECT_EQ(TrainConfig::from_json(i, "ia3").to_json(), i);
+  EXPECT_EQ(TrainConfig::from_json(p, "prompt").to_json(), p);
+  EXPECT_EQ(TrainConfig::from_json(p, "prompt").prompt.num_virtual_tokens, 8);
+  EXPECT_EQ(TrainConfig{}.modules_to_save(), TrainConfig{}.lora.modules_to_save);
+  EXPECT_TRUE([] { TrainConfig f; f.method = Method::full; return f.modules_to_save(); }().empty());
+
+  // A file for IA3 with a LoRA rank: the rank does not apply.
+  io::Json bad = i;
+  bad["lora"] = io::Json{{"r", 16}};
+  const TrainConfig read = TrainConfig::from_json(bad, "bad.json");
+  try {
+    io::refuse_inapplicable_settings(bad, read, "method ia3");
+    ADD_FAILURE() << "lora.r accepted for ia3";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("lora.r does not apply to method ia3"), std::string::npos) << e.what();
+  }
+  EXPECT_NO_THROW(io::refuse_inapplicable_settings(i, TrainConfig::from_json(i, "ia3"), "method ia3"));
+  // The init text applies to text initialisation only.
+  io::Json random = p;
+  random["prompt"]["prompt_tuning_init"] = "random";
+  EXPECT_THROW(io::refuse_inapplicable_settings(random, TrainConfig::from_json(random, "random"), "method prompt"),
+               ConfigError);
+  EXPECT_EQ(parse_method("ia3"), Method::ia3);
+  EXPECT_EQ(parse_method("prompt"), Method::prompt);
+  EXPECT_EQ(parse_method("adapter"), Method::adapter);
+  EXPECT_THROW(parse_method("adapters"), ConfigError);
+  TrainConfig bottleneck;
+  bottleneck.method = Method::adapter;
+  bottleneck.bottleneck.variant = adapter::BottleneckVariant::houlsby;
+  EXPECT_EQ(bottleneck.to_json().at("bottleneck").dump(), R"({"non_linearity":null,"reduction_factor":16,"variant":"houlsby"})");
+  EXPECT_EQ(TrainConfig::from_json(bottleneck.to_json(), "b").to_json(), bottleneck.to_json());
+  EXPECT_TRUE(bottleneck.modules_to_save().empty());
+  TrainConfig no_targets = ia3;
+  no_targets.ia3.target_modules.clear();
+  EXPECT_THROW(no_targets.validate(), ConfigError);
+  TrainConfig no_tokens = prompt;
+  no_tokens.prompt.num_virtual_tokens = 0;
+  EXPECT_THROW(no_tokens.validate(), ConfigError);
+}
+
 TEST(ConfigJson, PretrainConfigJsonIsPinned) {
   PretrainConfig p;
   EXPECT_EQ(p.to_json().dump(), R"({"batch_size":32,"device":"cpu","epochs":1,"eval_batch_size":64,"learning_rate":0.0005,"mask_token_id":103,"max_grad_norm":1.0,"max_steps":0,"mlm_probability":0.15,"seed":42,"vocab_size":30522,"warmup_steps":0,"weight_decay":0.01})");

@@ -1,12 +1,15 @@
 // The training step against the reference: gradients of the mean cross-entropy, then 1 and 3
-// optimizer steps on the same batch, for LoRA (PEFT model), DoRA and full fine-tuning, with
-// torch AdamW + Trainer groups, PEFT's LoRA+ groups, and Trainer clipping + linear schedule
-// (fixtures lora/train, methods/dora/train and full, written by transformers 4.46.3 and PEFT 0.13.2).
+// optimizer steps on the same batch, for LoRA (PEFT model), DoRA, IA3, prompt tuning and full
+// fine-tuning, with torch AdamW + Trainer groups, PEFT's LoRA+ groups, and Trainer clipping +
+// linear schedule (fixtures lora/train, methods/*/train and full, written by transformers
+// 4.46.3 and PEFT 0.13.2).
 #include <gtest/gtest.h>
 
 #include <algorithm>
 
+#include "loraft/adapter/ia3.h"
 #include "loraft/adapter/peft_io.h"
+#include "loraft/adapter/prompt_tuning.h"
 #include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
 #include "loraft/model/pretrained.h"
@@ -106,6 +109,39 @@ Setup dora_setup() {
   return s;
 }
 
+// PEFT's IA3 adapter (methods/ia3/adapter), loaded as the reference loaded it.
+Setup ia3_setup() {
+  Setup s;
+  s.model = tiny_without_dropout();
+  adapter::Ia3Config config = adapter::load_ia3_adapter(testing::fixture("methods/ia3/adapter"), *s.model);
+  s.name_of = [config](const std::string& n) { return adapter::peft_runtime_name(n, config); };
+  s.dir = "methods/ia3/train";
+  return s;
+}
+
+// PEFT's prompt-tuning adapters (RANDOM and TEXT initialisation), loaded as the reference
+// loaded them (the adapter's state into a trainable prompt-tuning model).
+Setup prompt_setup(const std::string& which) {
+  Setup s;
+  s.model = tiny_without_dropout();
+  adapter::PromptTuningConfig config =
+      adapter::load_prompt_adapter(testing::fixture("methods/" + which + "/adapter"), *s.model);
+  s.name_of = [config](const std::string& n) { return adapter::peft_runtime_name(n, config); };
+  s.dir = "methods/" + which + "/train";
+  return s;
+}
+
+// The adapters library's bottleneck folders (methods/bottleneck_*/adapter), loaded as the
+// reference loaded them; its parameter names are loraft's.
+Setup bottleneck_setup(const std::string& which) {
+  Setup s;
+  s.model = tiny_without_dropout();
+  adapter::load_bottleneck_adapter(testing::fixture("methods/" + which + "/adapter"), *s.model);
+  s.name_of = [](const std::string& n) { return n; };
+  s.dir = "methods/" + which + "/train";
+  return s;
+}
+
 Setup full_setup() {
   Setup s;
   s.model = tiny_without_dropout();
@@ -197,11 +233,15 @@ TEST(ReferenceSteps, DoraGradients) { check_gradients(dora_setup()); }
 
 TEST(ReferenceSteps, DoraThreeStepsAdamW) { check_steps(dora_setup(), "adamw"); }
 
-// The Trainer's groups as the reference built them: the magnitude vectors decay (no "bias" in
-// their names, not in a LayerNorm), the head biases do not; and prepare_model() for
-// Method::dora trains what PEFT trains.
-TEST(ReferenceSteps, DoraTrainerGroupsAndTrainableParameters) {
-  auto s = dora_setup();
+// The Trainer's groups as the reference built them (the method's own vectors decay, the head
+// biases do not), and prepare_model() for `c` trains what PEFT trains, with PEFT's counts
+// (`counts_file`).
+void check_groups_and_trainable(Setup s, const TrainConfig& c, const std::string& counts_file,
+                                const std::vector<std::int64_t>& prompt_init_ids = {}) {
+  const Json file = io::read_json(testing::fixture(counts_file));
+  // PEFT's get_nb_trainable_parameters, or the counts the bottleneck fixtures took from adapters.
+  const Json& counts = file.contains("get_nb_trainable_parameters") ? file["get_nb_trainable_parameters"] : file["counts"];
+  SCOPED_TRACE(s.dir);
   const Json train = io::read_json(testing::fixture(s.dir + "/train.json"));
   const Json& groups = train["settings"]["adamw"]["param_groups"];
   auto ours = groups_for(s, groups, false);
@@ -215,23 +255,70 @@ TEST(ReferenceSteps, DoraTrainerGroupsAndTrainableParameters) {
     EXPECT_EQ(names, want) << "group " << g;
     EXPECT_DOUBLE_EQ(ours[g].weight_decay, groups[g]["weight_decay"].get<double>()) << "group " << g;
   }
+  auto m = tiny_without_dropout();
+  auto prepared = prepare_model(m, c, prompt_init_ids);
+  std::vector<std::string> names, want = train["trainable_parameter_names"];
+  for (const auto& g : prepared)
+    for (const auto& p : g.params) names.push_back(s.name_of(p.name));
+  std::sort(names.begin(), names.end());
+  std::sort(want.begin(), want.end());
+  EXPECT_EQ(names, want);
+  auto n = adapter::peft_parameter_counts(*m, c.modules_to_save());
+  EXPECT_EQ(n.trainable, counts["trainable"].get<std::int64_t>());
+  EXPECT_EQ(n.all, counts["all"].get<std::int64_t>());
+}
+
+TEST(ReferenceSteps, DoraTrainerGroupsAndTrainableParameters) {
   TrainConfig c;
   c.method = Method::dora;
   c.lora.r = 4;
   c.lora.lora_alpha = 16;
   c.lora.lora_dropout = 0;
-  auto m = tiny_without_dropout();
-  auto prepared = prepare_model(m, c);
-  std::vector<std::string> names, want = train["trainable_parameter_names"];
-  for (const auto& g : prepared)
-    for (const auto& p : g.params) names.push_back(adapter::peft_runtime_name(p.name, c.lora_config()));
-  std::sort(names.begin(), names.end());
-  std::sort(want.begin(), want.end());
-  EXPECT_EQ(names, want);
-  const Json dora = io::read_json(testing::fixture("methods/dora/dora.json"));
-  auto counts = adapter::peft_parameter_counts(*m, c.lora.modules_to_save);
-  EXPECT_EQ(counts.trainable, dora["get_nb_trainable_parameters"]["trainable"].get<std::int64_t>());
-  EXPECT_EQ(counts.all, dora["get_nb_trainable_parameters"]["all"].get<std::int64_t>());
+  check_groups_and_trainable(dora_setup(), c, "methods/dora/dora.json");
+}
+
+TEST(ReferenceSteps, Ia3GradientsAndThreeStepsAdamW) {
+  check_gradients(ia3_setup());
+  check_steps(ia3_setup(), "adamw");
+}
+
+TEST(ReferenceSteps, Ia3TrainerGroupsAndTrainableParameters) {
+  TrainConfig c;
+  c.method = Method::ia3;
+  check_groups_and_trainable(ia3_setup(), c, "methods/ia3/ia3.json");
+}
+
+TEST(ReferenceSteps, PromptTuningGradientsAndThreeStepsAdamW) {
+  for (const char* which : {"prompt_tuning_random", "prompt_tuning_text"}) {
+    check_gradients(prompt_setup(which));
+    check_steps(prompt_setup(which), "adamw");
+  }
+}
+
+TEST(ReferenceSteps, PromptTuningTrainerGroupsAndTrainableParameters) {
+  TrainConfig c;
+  c.method = Method::prompt;
+  c.prompt.num_virtual_tokens = 4;
+  check_groups_and_trainable(prompt_setup("prompt_tuning_random"), c, "methods/prompt_tuning_random/prompt_tuning_random.json");
+  c.prompt.prompt_tuning_init = adapter::PromptInit::text;
+  c.prompt.prompt_tuning_init_text = "classify the sentiment";
+  c.prompt.tokenizer_name_or_path = "distilbert-tiny";
+  // The tiny vocabulary's ids of the init text ([CLS] c ##l ##a ...), from prompt_tuning_text.json.
+  const Json text = io::read_json(testing::fixture("methods/prompt_tuning_text/prompt_tuning_text.json"));
+  check_groups_and_trainable(prompt_setup("prompt_tuning_text"), c, "methods/prompt_tuning_text/prompt_tuning_text.json",
+                             text["text_init_tokenization"]["input_ids"].get<std::vector<std::int64_t>>());
+}
+
+TEST(ReferenceSteps, BottleneckGradientsThreeStepsAndTrainerGroups) {
+  for (const auto variant : {adapter::BottleneckVariant::houlsby, adapter::BottleneckVariant::pfeiffer}) {
+    const std::string which = std::string("bottleneck_") + adapter::to_string(variant);
+    check_gradients(bottleneck_setup(which));
+    check_steps(bottleneck_setup(which), "adamw");
+    TrainConfig c;
+    c.method = Method::adapter;
+    c.bottleneck.variant = variant;
+    check_groups_and_trainable(bottleneck_setup(which), c, "methods/" + which + "/" + which + ".json");
+  }
 }
 
 TEST(ReferenceSteps, FullFineTuningThreeSteps) {

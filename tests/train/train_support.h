@@ -54,6 +54,10 @@ inline TrainConfig small_config(Method method) {
   c.lora.lora_alpha = 16;
   c.seed = 11;
   c.max_length = 64;  // the tiny model's max_position_embeddings
+  if (method == Method::prompt) {  // the virtual tokens take positions too
+    c.prompt.num_virtual_tokens = 4;
+    c.max_length = 60;
+  }
   return c;
 }
 

@@ -338,7 +338,7 @@ TEST(TrainConfig, JsonRoundTripAndErrors) {
   bad["gradient_accumulation_steps"] = 0;
   EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
   bad = c.to_json();
-  bad["method"] = "adapter";
+  bad["method"] = "adapters";
   EXPECT_THROW(TrainConfig::from_json(bad, "test"), ConfigError);
   // Mistyped values are ConfigErrors naming the key (settings declared once, io/settings.h).
   bad = c.to_json();

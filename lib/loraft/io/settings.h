@@ -189,12 +189,12 @@ class SettingsWriter {
     if (s.present) json_[s.key] = SettingCodec<typename Setting<T>::Value>::write(*s.value);
     else if (s.absent == Absent::null) json_[s.key] = nullptr;
   }
-  /// Writes a nested configuration (its own fields()) as an object under `key`, or null when
-  /// it does not apply.
+  /// Writes a nested configuration (its own fields()) as an object under `key`; when it does
+  /// not apply, as `how` says (null, or no key at all).
   template <class C>
-  void nested(const char* key, const C& config, bool present) {
+  void nested(const char* key, const C& config, bool present, Absent how = Absent::null) {
     if (!present) {
-      json_[key] = nullptr;
+      if (how == Absent::null) json_[key] = nullptr;
       return;
     }
     SettingsWriter inner;
@@ -227,7 +227,7 @@ class SettingsReader {
   }
   /// Reads a nested configuration from the object under `key` (null or missing: unchanged).
   template <class C>
-  void nested(const char* key, C& config, bool /*present*/) {
+  void nested(const char* key, C& config, bool /*present*/, Absent /*how*/ = Absent::null) {
     known_.insert(key);
     auto it = json_.find(key);
     if (it == json_.end() || it->is_null()) return;
@@ -259,8 +259,72 @@ class SettingsValidator {
   }
   /// Nested configurations validate themselves (their validate()).
   template <class C>
-  void nested(const char* /*key*/, const C& /*config*/, bool /*present*/) const {}
+  void nested(const char* /*key*/, const C& /*config*/, bool /*present*/, Absent /*how*/ = Absent::null) const {}
 };
+
+/// Finds settings that a configuration was given but that do not apply to it (a LoRA rank for
+/// a method without LoRA): ConfigError naming the setting and `context`, never a silent no-op.
+/// Visit the configuration as it finally stands, so that each setting's `present` reflects the
+/// values that decide it (the method). `given(flag_name_or_null, key_path)` says whether the
+/// user set a setting (key_path: keys joined by dots, e.g. "lora.r"); a nested configuration
+/// that does not apply is refused when any of its settings, or the object itself, was given.
+template <class Given>
+class InapplicableSettings {
+ public:
+  /// Errors name `context` ("method ia3") and the setting by its flag (`--r`, for settings
+  /// given on the command line) or by its key path (`lora.r`, for settings read from JSON).
+  InapplicableSettings(Given given, std::string context, bool by_flag)
+      : given_(std::move(given)), context_(std::move(context)), by_flag_(by_flag) {}
+  /// Checks one setting. A setting written as Absent::omitted always applies: it is left out
+  /// of the record at its default only so that earlier records keep their hash.
+  template <class T>
+  void operator()(const Setting<T>& s) const {
+    check(s.flag_name, path_ + s.key, (s.present || s.absent == Absent::omitted) && applies_);
+  }
+  /// Checks a nested configuration, which applies only when `present`.
+  template <class C>
+  void nested(const char* key, const C& config, bool present, Absent /*how*/ = Absent::null) const {
+    InapplicableSettings inner(*this);
+    inner.path_ = path_ + key + ".";
+    inner.applies_ = present && applies_;
+    C::fields(config, inner);
+    check(nullptr, path_ + key, inner.applies_);
+  }
+
+ private:
+  void check(const char* flag, const std::string& key_path, bool applies) const {
+    if (applies || !given_(flag, key_path)) return;
+    const std::string name = by_flag_ && flag ? std::string("--") + flag : key_path;
+    throw ConfigError(name + " does not apply to " + context_, name, "only settings that " + context_ + " uses");
+  }
+  Given given_;
+  std::string context_;
+  bool by_flag_;
+  std::string path_;     // keys of the enclosing nested configurations, each followed by '.'
+  bool applies_ = true;  // false inside a nested configuration that does not apply
+};
+
+/// ConfigError for the first setting of `config` to which `json` (the object `config` was read
+/// from by settings_from_json()) gives a non-null value although it does not apply to `config`
+/// as read: a LoRA rank in a file whose method is ia3. `context` says what it does not apply
+/// to ("method ia3").
+template <class C>
+void refuse_inapplicable_settings(const Json& json, const C& config, const std::string& context) {
+  auto given = [&json](const char* /*flag*/, const std::string& key_path) {
+    const Json* at = &json;
+    for (std::size_t start = 0;;) {
+      const std::size_t dot = key_path.find('.', start);
+      const std::string part = key_path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+      if (!at->is_object()) return false;
+      auto it = at->find(part);
+      if (it == at->end() || it->is_null()) return false;
+      if (dot == std::string::npos) return true;
+      at = &*it;
+      start = dot + 1;
+    }
+  };
+  C::fields(config, InapplicableSettings<decltype(given)>(given, context, /*by_flag=*/false));
+}
 
 /// `config` as JSON, through its fields().
 template <class C>

@@ -60,6 +60,14 @@ RunResult run_experiment(const Experiment& e, const RunOptions& options,
                     {"train", dataset_identity(train_set)},
                     {"eval", dataset_identity(eval_set)}};
   Trainer trainer(model, train_rows.rows, eval_rows.rows, e.train, identity, options);
+  if (e.train.method == Method::prompt && e.train.prompt.prompt_tuning_init == adapter::PromptInit::text) {
+    // peft/tuners/prompt_tuning/model.py (0.13.2) PromptEmbedding: tokenizer(init_text)["input_ids"],
+    // special tokens included, neither cut nor padded here (apply_prompt_tuning cuts or repeats).
+    std::vector<std::int64_t> ids{tokenizer.cls_id()};
+    for (std::int32_t id : tokenizer.token_ids(e.train.prompt.prompt_tuning_init_text)) ids.push_back(id);
+    ids.push_back(tokenizer.sep_id());
+    trainer.set_prompt_init_ids(std::move(ids));
+  }
   return trainer.run();
 }
 

@@ -9,8 +9,10 @@
 #include <optional>
 #include <set>
 
+#include "loraft/adapter/ia3.h"
 #include "loraft/adapter/lora.h"
 #include "loraft/adapter/peft_io.h"
+#include "loraft/adapter/prompt_tuning.h"
 #include "loraft/core/fault.h"
 #include "loraft/core/hash.h"
 #include "loraft/core/log.h"
@@ -37,16 +39,22 @@ const char* to_string(Method method) {
     case Method::lora: return "lora";
     case Method::loraplus: return "loraplus";
     case Method::dora: return "dora";
+    case Method::ia3: return "ia3";
+    case Method::prompt: return "prompt";
+    case Method::adapter: return "adapter";
   }
   return "?";
 }
 
 Method parse_method(const std::string& name) {
-  if (name == "full") return Method::full;
-  if (name == "lora") return Method::lora;
-  if (name == "loraplus") return Method::loraplus;
-  if (name == "dora") return Method::dora;
-  throw ConfigError("unknown method \"" + name + "\"", "method", "full, lora, loraplus or dora");
+  for (Method m : {Method::full, Method::lora, Method::loraplus, Method::dora, Method::ia3, Method::prompt,
+                   Method::adapter})
+    if (name == to_string(m)) return m;
+  throw ConfigError("unknown method \"" + name + "\"", "method", "full, lora, loraplus, dora, ia3, prompt or adapter");
+}
+
+bool uses_lora(Method method) {
+  return method == Method::lora || method == Method::loraplus || method == Method::dora;
 }
 
 const char* to_string(DropoutSeeding seeding) {
@@ -74,7 +82,10 @@ TrainConfig TrainConfig::from_json(const Json& j, const std::string& where) {
 void TrainConfig::validate() const {
   io::validate_settings(*this);
   check_autocast(autocast, parse_device(device));
-  if (method != Method::full) lora.validate();
+  if (uses_lora(method)) lora.validate();
+  if (method == Method::ia3) ia3.validate();
+  if (method == Method::prompt) prompt.validate();
+  if (method == Method::adapter) bottleneck.validate();
   if (lora.use_dora && method != Method::dora)
     throw ConfigError("lora.use_dora is set, but the method is " + std::string(to_string(method)),
                       "TrainConfig.lora.use_dora", "method dora (which sets it), lora.use_dora false");
@@ -86,15 +97,30 @@ adapter::LoraConfig TrainConfig::lora_config() const {
   return c;
 }
 
+std::vector<std::string> TrainConfig::modules_to_save() const {
+  switch (method) {
+    case Method::full:
+    case Method::adapter: return {};
+    case Method::ia3: return ia3.modules_to_save;
+    case Method::prompt: return prompt.modules_to_save;
+    default: return lora.modules_to_save;
+  }
+}
+
 // ----- steps and evaluation ------------------------------------------------------------------
 
 std::vector<optim::ParamGroup> prepare_model(model::DistilBertForSequenceClassification& model,
-                                             const TrainConfig& config) {
-  if (config.method != Method::full) adapter::apply_lora(*model, config.lora_config(), config.seed);
+                                             const TrainConfig& config,
+                                             const std::vector<std::int64_t>& prompt_init_ids) {
+  if (uses_lora(config.method)) adapter::apply_lora(*model, config.lora_config(), config.seed);
+  if (config.method == Method::ia3) adapter::apply_ia3(*model, config.ia3);
+  if (config.method == Method::prompt)
+    adapter::apply_prompt_tuning(*model, config.prompt, config.seed, prompt_init_ids);
+  if (config.method == Method::adapter) adapter::apply_bottleneck(*model, config.bottleneck, config.seed);
   auto params = optim::trainable_parameters(*model);
-  // full, lora and dora: the Trainer's groups. DoRA's magnitude vectors decay, as transformers
-  // 4.46.3 Trainer.get_decay_parameter_names decides (no LayerNorm, no "bias" in the name;
-  // methods/dora/train/train.json, groups of the reference).
+  // All but LoRA+: the Trainer's groups. DoRA's magnitude vectors, IA3's vectors, the virtual
+  // tokens and the bottleneck weights decay (their biases do not), as transformers 4.46.3 Trainer.get_decay_parameter_names decides (no
+  // LayerNorm, no "bias" in the name; the groups of the reference in methods/*/train/train.json).
   if (config.method != Method::loraplus)
     return optim::trainer_param_groups(params, config.learning_rate, config.weight_decay);
   optim::LoraPlusOptions o;
@@ -390,10 +416,13 @@ Trainer::Trainer(model::DistilBertForSequenceClassification model, const data::T
   eval_.validate("evaluation rows");
   if (train_.size() == 0) throw ConfigError("no training rows", "Trainer", "at least one row");
   const std::int64_t positions = model_->config.max_position_embeddings;
-  if (config_.max_length > positions)
+  // Prompt tuning's virtual tokens take the first positions (PEFT passes no position ids).
+  const std::int64_t virtual_tokens = config_.method == Method::prompt ? config_.prompt.num_virtual_tokens : 0;
+  if (config_.max_length + virtual_tokens > positions)
     throw ConfigError("max_length " + std::to_string(config_.max_length) +
+                          (virtual_tokens > 0 ? " + " + std::to_string(virtual_tokens) + " virtual tokens" : "") +
                           " exceeds the model's max_position_embeddings " + std::to_string(positions),
-                      "TrainConfig.max_length", "at most " + std::to_string(positions));
+                      "TrainConfig.max_length", "at most " + std::to_string(positions - virtual_tokens));
   const std::int64_t vocab = model_->config.vocab_size;
   for (const data::TokenRows* rows : {&train_, &eval_}) {
     const char* which = rows == &train_ ? "training rows" : "evaluation rows";
@@ -421,6 +450,10 @@ Json Trainer::run_config() const {
 }
 
 RunResult Trainer::run() {
+  if (config_.method == Method::prompt && config_.prompt.prompt_tuning_init == adapter::PromptInit::text &&
+      prompt_init_ids_.empty())
+    throw ConfigError("prompt tuning with text initialisation, but no token ids of the init text",
+                      "Trainer", "Trainer::set_prompt_init_ids() with the tokenizer's ids of prompt_tuning_init_text");
   dist::ProcessGroup* group = options_.group.get();
   if (group != nullptr && group->size() > 1 && config_.dropout_seeding != DropoutSeeding::per_batch)
     throw ConfigError("data-parallel training with dropout_seeding stream", "TrainConfig.dropout_seeding",
@@ -442,7 +475,7 @@ RunResult Trainer::run() {
   // configuration names.
   if (group != nullptr && device.is_cuda()) device = group->device();
 
-  auto groups = prepare_model(model_, config_);
+  auto groups = prepare_model(model_, config_, prompt_init_ids_);
   model_->to(device);
   optim::AdamW optimizer(std::move(groups));
   torch::manual_seed(config_.seed);  // dropout stream; checkpoints carry its state
@@ -483,7 +516,7 @@ RunResult Trainer::run() {
   summary["trainable_parameters"] = trainable;
   summary["total_parameters"] = total;
   if (config_.method != Method::full) {
-    auto counts = adapter::peft_parameter_counts(*model_, config_.lora.modules_to_save);
+    auto counts = adapter::peft_parameter_counts(*model_, config_.modules_to_save());
     summary["peft_trainable_parameters"] = counts.trainable;
     summary["peft_all_parameters"] = counts.all;
   }
@@ -495,6 +528,12 @@ RunResult Trainer::run() {
   model_->to(torch::kCPU);
   if (config_.method == Method::full)
     model::save_pretrained(final_dir, model_);
+  else if (config_.method == Method::ia3)
+    adapter::save_ia3_adapter(final_dir, *model_, config_.ia3);
+  else if (config_.method == Method::prompt)
+    adapter::save_prompt_adapter(final_dir, *model_, config_.prompt);
+  else if (config_.method == Method::adapter)
+    adapter::save_bottleneck_adapter(final_dir, *model_, config_.bottleneck);
   else
     adapter::save_adapter(final_dir, *model_, config_.lora_config());
   summary["final_dir"] = "final";

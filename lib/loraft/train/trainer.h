@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// @brief Fine-tuning runs with Hugging Face Trainer semantics: full fine-tuning, LoRA and
-/// LoRA+, per-step and per-epoch records, atomic checkpoints and exact resume.
+/// @brief Fine-tuning runs with Hugging Face Trainer semantics: full fine-tuning, LoRA, LoRA+,
+/// DoRA, IA3, prompt tuning and bottleneck adapters, per-step and per-epoch records, atomic checkpoints and exact
+/// resume.
 
 #include <cstdint>
 #include <filesystem>
@@ -12,7 +13,10 @@
 
 #include <torch/torch.h>
 
+#include "loraft/adapter/bottleneck.h"
+#include "loraft/adapter/ia3_config.h"
 #include "loraft/adapter/lora_config.h"
+#include "loraft/adapter/prompt_tuning.h"
 #include "loraft/core/error.h"
 #include "loraft/core/system.h"
 #include "loraft/data/batcher.h"
@@ -29,7 +33,9 @@
 
 namespace loraft::train {
 
-/// The three methods the report compares, and DoRA.
+/// The three methods the report compares, and the related methods beside them. Each adapter
+/// method has its own settings object in TrainConfig (lora, ia3, prompt, bottleneck); the settings of
+/// another method are refused, not ignored.
 enum class Method {
   full,      ///< every parameter trains
   lora,      ///< LoRA matrices and the classification head train
@@ -37,9 +43,22 @@ enum class Method {
   /// LoRA with PEFT's `use_dora=True` (adapter::LoraConfig::use_dora): the LoRA settings, plus a
   /// magnitude vector per wrapped layer, all in the Trainer's groups (the magnitudes decay).
   dora,
+  /// IA3 (PEFT's IA3Config, adapter::Ia3Config): learned scaling vectors on keys, values and
+  /// the feed-forward input, and the classification head; the Trainer's groups.
+  ia3,
+  /// Prompt tuning (PEFT's PromptTuningConfig, adapter::PromptTuningConfig): learned virtual
+  /// tokens before the input, and the classification head; the Trainer's groups.
+  prompt,
+  /// Bottleneck adapters (AdapterHub `adapters`' SeqBnConfig / DoubleSeqBnConfig,
+  /// adapter::BottleneckConfig): small down/up projections at the residuals of every block,
+  /// and the classification head; the Trainer's groups.
+  adapter,
 };
 
-/// "full", "lora", "loraplus" or "dora".
+/// Whether `method` trains LoRA matrices (lora, loraplus, dora) and so reads TrainConfig::lora.
+bool uses_lora(Method method);
+
+/// "full", "lora", "loraplus", "dora", "ia3", "prompt" or "adapter".
 const char* to_string(Method method);
 /// The Method called `name`; ConfigError otherwise.
 Method parse_method(const std::string& name);
@@ -115,6 +134,9 @@ struct TrainConfig {
   /// For lora, loraplus and dora. Its use_dora stays false: Method::dora asks for DoRA (and
   /// so names it in the run's JSON); see lora_config().
   adapter::LoraConfig lora;
+  adapter::Ia3Config ia3;                        ///< for ia3
+  adapter::PromptTuningConfig prompt;            ///< for prompt
+  adapter::BottleneckConfig bottleneck;          ///< for adapter
   double loraplus_ratio = 2.0;                   ///< lr(B) / lr(A)
   double loraplus_lr_embedding = 1e-6;           ///< PEFT's default
   optim::LoraPlusDecay loraplus_decay = optim::LoraPlusDecay::peft_faithful;  ///< see LoraPlusDecay
@@ -136,8 +158,9 @@ struct TrainConfig {
   DropoutSeeding dropout_seeding = DropoutSeeding::stream;  ///< see DropoutSeeding
 
   /// Every field, declared once (io/settings.h): JSON key, member, flag and help, rule. The
-  /// LoRA fields apply to lora, loraplus and dora, the LoRA+ ones to loraplus; the others are
-  /// written as null.
+  /// LoRA fields apply to lora, loraplus and dora, the LoRA+ ones to loraplus (the others are
+  /// written as null); the IA3, prompt-tuning and bottleneck objects to their methods (and are left out of
+  /// the JSON otherwise, so that the run folders of the other methods keep their names).
   template <class Self, class Visitor>
   static void fields(Self& c, Visitor&& v) {
     using io::at_least;
@@ -145,8 +168,13 @@ struct TrainConfig {
     using io::setting;
     using I = std::int64_t;
     const bool plus = c.method == Method::loraplus;
-    v(setting("method", c.method).flag("method", "full, lora, loraplus or dora (LoRA with PEFT's use_dora)"));
-    v.nested("lora", c.lora, c.method != Method::full);
+    v(setting("method", c.method)
+          .flag("method", "full, lora, loraplus, dora (LoRA with PEFT's use_dora), ia3, prompt (prompt tuning) "
+                          "or adapter (bottleneck adapters)"));
+    v.nested("lora", c.lora, uses_lora(c.method));
+    v.nested("ia3", c.ia3, c.method == Method::ia3, io::Absent::omitted);
+    v.nested("prompt", c.prompt, c.method == Method::prompt, io::Absent::omitted);
+    v.nested("bottleneck", c.bottleneck, c.method == Method::adapter, io::Absent::omitted);
     v(setting("loraplus_ratio", c.loraplus_ratio).flag("loraplus-ratio", "LoRA+: lr(B) / lr(A)")
           .rule(above(0.0), "> 0").only_if(plus));
     v(setting("loraplus_lr_embedding", c.loraplus_lr_embedding).rule(at_least(0.0), ">= 0").only_if(plus));
@@ -188,12 +216,16 @@ struct TrainConfig {
   /// the wrong type are a ConfigError naming the key.
   static TrainConfig from_json(const io::Json& json, const std::string& where);
   /// ConfigError for impossible values (the rules of fields(), an unknown device, fp16
-  /// without CUDA, LoRA settings that cannot make a model, lora.use_dora set by hand: the run's
-  /// JSON would not record it, so only Method::dora asks for DoRA).
+  /// without CUDA, the method's settings that cannot make a model, lora.use_dora set by hand:
+  /// the run's JSON would not record it, so only Method::dora asks for DoRA).
   void validate() const;
-  /// The adapter configuration the run injects and saves: `lora`, with use_dora true for
-  /// Method::dora.
+  /// The LoRA configuration the run injects and saves (lora, loraplus, dora): `lora`, with
+  /// use_dora true for Method::dora.
   adapter::LoraConfig lora_config() const;
+  /// The modules that train in full beside the method's adapter and that PEFT counts twice
+  /// (modules_to_save of the method's settings); empty for full fine-tuning, and for bottleneck
+  /// adapters, whose library trains the head itself without a copy.
+  std::vector<std::string> modules_to_save() const;
 };
 
 /// Loss and classification quality over a data set.
@@ -213,11 +245,14 @@ EvalResult evaluate(model::DistilBertForSequenceClassification& model, const dat
                     const torch::Device& device = torch::kCPU, Autocast autocast = Autocast::none,
                     dist::ProcessGroup* group = nullptr);
 
-/// Prepares `model` for `config.method` (LoRA injection for lora/loraplus/dora, seeded from
-/// config.seed; every parameter trainable for full) and returns the optimizer's parameter
-/// groups: the Trainer's decay groups, or PEFT's LoRA+ groups.
+/// Prepares `model` for `config.method` (the method's adapter injected, LoRA and random
+/// prompts seeded from config.seed; every parameter trainable for full) and returns the
+/// optimizer's parameter groups: the Trainer's decay groups, or PEFT's LoRA+ groups.
+/// `prompt_init_ids`: for prompt tuning with text initialisation, the tokenizer's ids of
+/// config.prompt.prompt_tuning_init_text ([CLS] and [SEP] included, as PEFT tokenizes it).
 std::vector<optim::ParamGroup> prepare_model(model::DistilBertForSequenceClassification& model,
-                                             const TrainConfig& config);
+                                             const TrainConfig& config,
+                                             const std::vector<std::int64_t>& prompt_init_ids = {});
 
 /// How train_step() turns micro-batches into one update.
 struct StepOptions {
@@ -275,7 +310,7 @@ void apply_schedule(optim::AdamW& optimizer, const optim::LinearSchedule& schedu
 
 /// One fine-tuning run over tokenised rows, recorded in a run folder (see RunDirectory).
 /// When it finishes, `final/` in the run folder holds the result: a PEFT adapter folder
-/// (LoRA, LoRA+) or a transformers checkpoint folder (full fine-tuning).
+/// (every adapter method) or a transformers checkpoint folder (full fine-tuning).
 ///
 /// Gradient accumulation follows transformers 4.46.3: the schedule has
 /// `epochs x max(batches_per_epoch / accumulation, 1)` steps; an update happens after every
@@ -304,6 +339,10 @@ class Trainer {
 
   /// The full resolved configuration that names the run folder.
   io::Json run_config() const;
+  /// For prompt tuning with text initialisation: the tokenizer's ids of the init text ([CLS]
+  /// and [SEP] included); run() refuses text initialisation without them. The tokenizer's
+  /// identity belongs in the run's identity, which names its folder.
+  void set_prompt_init_ids(std::vector<std::int64_t> ids) { prompt_init_ids_ = std::move(ids); }
   /// The model (adapted in place once run() started).
   model::DistilBertForSequenceClassification& model() { return model_; }
 
@@ -314,6 +353,7 @@ class Trainer {
   TrainConfig config_;
   io::Json identity_;
   RunOptions options_;
+  std::vector<std::int64_t> prompt_init_ids_;
 };
 
 }  // namespace loraft::train
