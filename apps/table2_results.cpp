@@ -1,6 +1,7 @@
 // table2_results: every method on every data set: accuracy, evaluation loss, training time,
 // trainable parameters and peak memory, mean and 95% interval over the profile's seeds. The
-// runs are those of figures 1, 2 and 6 (reused when those ran first). Also writes
+// runs of full, LoRA and LoRA+ are those of figures 1, 2 and 6, and all of them those of figure
+// 9 (reused when those ran first). Also writes
 // table2_results_numbers.tex: one LaTeX macro per number, for the paper's text.
 #include <sstream>
 
@@ -38,9 +39,7 @@ int main(int argc, char** argv) {
   return app::paper_main(
       argc, argv, "table2_results", "Table 2: every method on every data set, over seeds.", [](paper::Study& s) {
         const auto& p = s.profile();
-        const std::vector<paper::Arm> arms{{"full", p.config(train::Method::full, 0)},
-                                           {"LoRA", p.config(train::Method::lora, 0)},
-                                           {"LoRA+", p.config(train::Method::loraplus, 0)}};
+        const std::vector<paper::Arm> arms = paper::method_arms(p);
         std::vector<std::pair<std::string, paper::Table>> finals;
         for (const auto& [data, setting] : p.data) {
           for (const auto& arm : arms) paper::run_seeds(s, arm, data, p.seeds);

@@ -32,9 +32,9 @@ out="${out:-$root/paper/build/$(basename "$profile" .json)}"
 mkdir -p "$out"
 
 # Table 1 trains nothing; figures 1, 2 and 6 train the method comparisons that table 2 then
-# reuses; figures 3-5 share the sweep; figure 8 reuses the first seed of figure 1; table 3 (the
+# reuses and extends to every method, and figure 9 draws; figures 3-5 share the sweep; figure 8 reuses the first seed of figure 1; table 3 (the
 # report's claims, tested) reuses the runs of figures 1-3 and 6.
-apps=(table1_setup fig1_imdb fig2_agnews fig6_loraplus table2_results fig3_sweep_accuracy
+apps=(table1_setup fig1_imdb fig2_agnews fig6_loraplus table2_results fig9_methods fig3_sweep_accuracy
       fig4_sweep_time fig5_sweep_tradeoff fig7_loraplus_ratio fig8_update_rank table3_claims)
 start=$SECONDS
 for i in "${!apps[@]}"; do

@@ -133,6 +133,23 @@ std::vector<Arm> sweep_arms(const Profile& profile) {
   return arms;
 }
 
+std::vector<Arm> method_arms(const Profile& profile) {
+  std::vector<Arm> arms{{"full", profile.config(train::Method::full, 0)},
+                        {"LoRA", profile.config(train::Method::lora, 0)},
+                        {"LoRA+", profile.config(train::Method::loraplus, 0)},
+                        {"DoRA", profile.config(train::Method::dora, 0)},
+                        {"IA3", profile.config(train::Method::ia3, 0)},
+                        {"bottleneck", profile.config(train::Method::adapter, 0)},
+                        {"prompt tuning", profile.config(train::Method::prompt, 0)}};
+  auto& prompt = arms.back().config;
+  if (prompt.max_length - prompt.prompt.num_virtual_tokens < 2)
+    throw ConfigError("max_length " + std::to_string(prompt.max_length) + " leaves no room for " +
+                          std::to_string(prompt.prompt.num_virtual_tokens) + " virtual tokens",
+                      profile.file.string(), "train.max_length above train.prompt.num_virtual_tokens + 1");
+  prompt.max_length -= prompt.prompt.num_virtual_tokens;
+  return arms;
+}
+
 std::vector<Arm> run_sweep(Study& study) {
   const auto arms = sweep_arms(study.profile());
   if (arms.empty())

@@ -56,6 +56,13 @@ void compare_methods(Study& study, const std::string& data, const std::vector<Ar
 /// The profile's LoRA sweep as arms (method lora, the base configuration otherwise).
 std::vector<Arm> sweep_arms(const Profile& profile);
 
+/// Every method of the comparison (table 2, figure 9), each with the profile's settings: full,
+/// LoRA, LoRA+, DoRA, IA3, bottleneck adapters (the profile's variant, Pfeiffer by default)
+/// and prompt tuning. Prompt tuning's texts are cut
+/// num_virtual_tokens shorter (max_length - num_virtual_tokens), so that virtual and real
+/// tokens together are as long as the other methods' inputs and fit the model's positions.
+std::vector<Arm> method_arms(const Profile& profile);
+
 /// Figures 3-5 share these runs: every sweep point on IMDB over the sweep seeds. Writes
 /// `NAME.csv` and `NAME_final.csv` (final_table plus r, alpha, dropout, targets); returns
 /// the arms.
