@@ -19,6 +19,11 @@ struct AdamWOptions {
   double beta1 = 0.9;    ///< first-moment decay
   double beta2 = 0.999;  ///< second-moment decay
   double eps = 1e-8;     ///< added to the denominator after bias correction
+  /// Update float32 CPU parameters (contiguous, with contiguous gradients) in one pass over
+  /// parameter, gradient and moments, on loraft::num_threads() threads, when the CPU has
+  /// AVX2 and FMA: bit for bit the result of the per-operation path (false), which runs each
+  /// line of the formula below as its own LibTorch operation over the whole tensor.
+  bool fused = true;
 };
 
 /// AdamW over parameter groups. One step, per parameter with a gradient
@@ -30,6 +35,9 @@ struct AdamWOptions {
 ///   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 /// @endcode
 /// with t counted per parameter. Parameters without a gradient are skipped, like PyTorch.
+/// The rounding is LibTorch's: every operation rounds to float32, except that its add_ and
+/// addcmul_ kernels fuse the last product with the sum, `fma(g, 1 - b1, b1 * m)` and
+/// `fma((1 - b2) * g, g, b2 * v)`; AdamWOptions::fused does the same.
 class AdamW {
  public:
   /// Takes the groups (learning rates and decays as given) and the shared hyperparameters.
