@@ -1,10 +1,14 @@
 #pragma once
-// What the LoRA, DoRA and IA3 tests share: the tiny fixture model, the method fixtures' batch
-// and the closeness rule.
+// What the adapter methods' tests share: the tiny fixture model, the method fixtures' batch,
+// the closeness rule and PEFT's parameter accounting.
 #include <algorithm>
+#include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "loraft/adapter/lora.h"
+#include "loraft/io/json.h"
 #include "loraft/io/safetensors.h"
 
 #include "loraft/model/pretrained.h"
@@ -56,6 +60,33 @@ inline std::vector<std::string> sorted(std::vector<std::string> names) {
 /// max |a - b| <= 1e-5 * max |b|: float32 rounding of a different summation order.
 inline void expect_close(const torch::Tensor& got, const torch::Tensor& expected, const std::string& what) {
   testing::expect_close(got, expected, 0, 1e-5, what);
+}
+
+/// PEFT's accounting of a prepared model against a method fixture's record (`<method>.json`):
+/// get_nb_trainable_parameters, the print_trainable_parameters line, and the trainable
+/// parameters by PEFT's names (`peft_name` maps loraft's), with their shapes and sizes.
+inline void expect_peft_accounting(torch::nn::Module& m, const std::vector<std::string>& modules_to_save,
+                                   const io::Json& record,
+                                   const std::function<std::string(const std::string&)>& peft_name) {
+  PeftParameterCounts counts = peft_parameter_counts(m, modules_to_save);
+  EXPECT_EQ(counts.trainable, record["get_nb_trainable_parameters"]["trainable"].get<std::int64_t>());
+  EXPECT_EQ(counts.all, record["get_nb_trainable_parameters"]["all"].get<std::int64_t>());
+  EXPECT_EQ(counts.line(), record["print_trainable_parameters"].get<std::string>());
+  std::vector<std::string> names, want;
+  std::map<std::string, std::vector<std::int64_t>> shapes;
+  std::map<std::string, std::int64_t> numels;
+  for (auto& p : m.named_parameters())
+    if (p.value().requires_grad()) {
+      names.push_back(peft_name(p.key()));
+      shapes[names.back()] = p.value().sizes().vec();
+      numels[names.back()] = p.value().numel();
+    }
+  for (const auto& p : record["trainable_parameters"]) {
+    want.push_back(p["name"]);
+    EXPECT_EQ(shapes[p["name"]], p["shape"].get<std::vector<std::int64_t>>()) << p["name"];
+    EXPECT_EQ(numels[p["name"]], p["numel"].get<std::int64_t>()) << p["name"];
+  }
+  EXPECT_EQ(sorted(names), sorted(want));
 }
 
 }  // namespace loraft::adapter::testing_support

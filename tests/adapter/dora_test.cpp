@@ -30,22 +30,13 @@ const char* kDir = "methods/dora";
 std::string fixture_path(const std::string& file) { return std::string(kDir) + "/" + file; }
 
 using testing_support::expect_close;
+using testing_support::expect_peft_accounting;
+using testing_support::method_outputs;
+using testing_support::sorted;
 using testing_support::tiny_model;
-
-// The 6 rows the method fixtures were computed on (tests/fixtures/README.md, methods/).
-model::SequenceClassifierOutput outputs_of(model::DistilBertForSequenceClassification& m) {
-  auto in = io::load_safetensors(testing::fixture("lora/train/batch.safetensors"));
-  torch::NoGradGuard no_grad;
-  return m->forward_with_states(in.at("input_ids"), in.at("attention_mask"), false);
-}
 
 std::map<std::string, torch::Tensor> expected() {
   return io::load_safetensors(testing::fixture(fixture_path("expected.safetensors")));
-}
-
-std::vector<std::string> sorted(std::vector<std::string> v) {
-  std::sort(v.begin(), v.end());
-  return v;
 }
 
 TEST(DoraAdapter, LoadingPeftsAdapterReproducesItsLogits) {
@@ -58,7 +49,7 @@ TEST(DoraAdapter, LoadingPeftsAdapterReproducesItsLogits) {
   ASSERT_EQ(layers.size(), 4u);
   for (auto& [name, layer] : layers) EXPECT_TRUE(layer->use_dora) << name;
   auto e = expected();
-  auto out = outputs_of(m);
+  auto out = method_outputs(m);
   expect_close(out.logits, e.at("logits_adapter"), "logits_adapter");
   expect_close(out.logits, e.at("logits_reloaded"), "logits_reloaded");
   expect_close(out.last_hidden_state, e.at("last_hidden_state_adapter"), "last_hidden_state_adapter");
@@ -84,7 +75,7 @@ TEST(DoraAdapter, MergeAndUnloadMatchesPeftsMergedModel) {
   merge_and_unload(*m);
   EXPECT_TRUE(lora_layers(*m).empty());
   auto e = expected();
-  auto out = outputs_of(m);
+  auto out = method_outputs(m);
   expect_close(out.logits, e.at("logits_merged"), "logits_merged");
   expect_close(out.last_hidden_state, e.at("last_hidden_state_merged"), "last_hidden_state_merged");
   auto merged = io::load_safetensors(testing::fixture(fixture_path("merged/model.safetensors")));
@@ -106,13 +97,13 @@ TEST(DoraAdapter, MergeAndUnloadMatchesPeftsMergedModel) {
 TEST(DoraAdapter, MergeThenUnmergeRestoresTheOutputsAndWeights) {
   auto m = tiny_model();
   load_adapter(testing::fixture(fixture_path("adapter")), *m);
-  torch::Tensor before = outputs_of(m).logits;
+  torch::Tensor before = method_outputs(m).logits;
   std::vector<torch::Tensor> weights;
   for (auto& [name, layer] : lora_layers(*m)) weights.push_back(layer->base->weight.clone());
   merge_lora(*m);
-  expect_close(outputs_of(m).logits, before, "merged");
+  expect_close(method_outputs(m).logits, before, "merged");
   unmerge_lora(*m);
-  expect_close(outputs_of(m).logits, before, "unmerged");
+  expect_close(method_outputs(m).logits, before, "unmerged");
   auto layers = lora_layers(*m);
   for (std::size_t i = 0; i < layers.size(); ++i) {
     EXPECT_FALSE(layers[i].second->merged());
@@ -144,7 +135,7 @@ TEST(DoraAdapter, SavedAdapterHasPeftsNamesAndConfigAndReloads) {
   EXPECT_EQ(ours.at("use_dora"), true);
   auto fresh = tiny_model();
   load_adapter(dir.path(), *fresh);
-  EXPECT_TRUE(torch::equal(outputs_of(fresh).logits, outputs_of(m).logits));
+  EXPECT_TRUE(torch::equal(method_outputs(fresh).logits, method_outputs(m).logits));
 }
 
 // get_peft_model after torch.manual_seed(init_seed): A kaiming-uniform from that seed (the same
@@ -153,7 +144,7 @@ TEST(DoraInit, MatchesPeftsInitAndStartsAsTheBaseModel) {
   Json dora = io::read_json(testing::fixture(fixture_path("dora.json")));
   LoraConfig c = from_peft_json(dora["adapter_config_as_saved"], "dora.json");
   auto m = tiny_model();
-  torch::Tensor base_logits = outputs_of(m).logits;
+  torch::Tensor base_logits = method_outputs(m).logits;
   apply_lora(*m, c, dora["init_seed"].get<std::uint64_t>());
   auto init = io::load_safetensors(testing::fixture(fixture_path("init.safetensors")));
   std::size_t compared = 0;
@@ -169,29 +160,14 @@ TEST(DoraInit, MatchesPeftsInitAndStartsAsTheBaseModel) {
     const torch::Tensor rows = layer->base->weight.norm(2, {1});
     expect_close(layer->lora_magnitude_vector, rows, name + " m = ||W|| per row");
   }
-  EXPECT_TRUE(torch::equal(outputs_of(m).logits, base_logits)) << "m / n = 1 exactly while B = 0";
+  EXPECT_TRUE(torch::equal(method_outputs(m).logits, base_logits)) << "m / n = 1 exactly while B = 0";
 }
 
 TEST(DoraCounts, TinyModelMatchesPeft) {
   auto m = tiny_model();
   LoraConfig c = load_adapter(testing::fixture(fixture_path("adapter")), *m);
   Json dora = io::read_json(testing::fixture(fixture_path("dora.json")));
-  PeftParameterCounts counts = peft_parameter_counts(*m, c.modules_to_save);
-  EXPECT_EQ(counts.trainable, dora["get_nb_trainable_parameters"]["trainable"].get<std::int64_t>());
-  EXPECT_EQ(counts.all, dora["get_nb_trainable_parameters"]["all"].get<std::int64_t>());
-  EXPECT_EQ(counts.line(), dora["print_trainable_parameters"].get<std::string>());
-  std::vector<std::string> trainable, want;
-  std::map<std::string, std::vector<std::int64_t>> shapes;
-  for (auto& p : m->named_parameters())
-    if (p.value().requires_grad()) {
-      trainable.push_back(peft_runtime_name(p.key(), c));
-      shapes[trainable.back()] = p.value().sizes().vec();
-    }
-  for (auto& p : dora["trainable_parameters"]) {
-    want.push_back(p["name"]);
-    EXPECT_EQ(shapes[p["name"]], p["shape"].get<std::vector<std::int64_t>>()) << p["name"];
-  }
-  EXPECT_EQ(sorted(trainable), sorted(want));
+  expect_peft_accounting(*m, c.modules_to_save, dora, [&](const std::string& n) { return peft_runtime_name(n, c); });
 }
 
 // One wrapped layer against the formula written out: y = base(x) + (m/n - 1) (x' Wᵀ) +

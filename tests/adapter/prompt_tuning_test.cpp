@@ -24,6 +24,7 @@ namespace {
 
 using io::Json;
 using testing_support::expect_close;
+using testing_support::expect_peft_accounting;
 using testing_support::method_batch;
 using testing_support::method_outputs;
 using testing_support::sorted;
@@ -139,22 +140,8 @@ TEST(PromptTuningCounts, TrainableNamesShapesAndCountsArePefts) {
     auto m = tiny_model();
     PromptTuningConfig c = load_prompt_adapter(testing::fixture(path_in(dir, "adapter")), *m);
     EXPECT_EQ(c.modules_to_save, record["modules_to_save_resolved"].get<std::vector<std::string>>());
-    PeftParameterCounts counts = peft_parameter_counts(*m, c.modules_to_save);
-    EXPECT_EQ(counts.trainable, record["get_nb_trainable_parameters"]["trainable"].get<std::int64_t>());
-    EXPECT_EQ(counts.all, record["get_nb_trainable_parameters"]["all"].get<std::int64_t>());
-    EXPECT_EQ(counts.line(), record["print_trainable_parameters"].get<std::string>());
-    std::vector<std::string> trainable, want;
-    std::map<std::string, std::vector<std::int64_t>> shapes;
-    for (auto& p : m->named_parameters())
-      if (p.value().requires_grad()) {
-        trainable.push_back(peft_runtime_name(p.key(), c));
-        shapes[trainable.back()] = p.value().sizes().vec();
-      }
-    for (auto& p : record["trainable_parameters"]) {
-      want.push_back(p["name"]);
-      EXPECT_EQ(shapes[p["name"]], p["shape"].get<std::vector<std::int64_t>>()) << p["name"];
-    }
-    EXPECT_EQ(sorted(trainable), sorted(want));
+    expect_peft_accounting(*m, c.modules_to_save, record,
+                           [&](const std::string& n) { return peft_runtime_name(n, c); });
   }
 }
 
