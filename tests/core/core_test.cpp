@@ -1,10 +1,12 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <numeric>
+#include <string>
 #include <vector>
 
 #include "loraft/core/error.h"
@@ -53,14 +55,48 @@ TEST(Threads, ConfigureGivesTheCoresToOneThreadPool) {
   EXPECT_EQ(num_threads(), 1);
   EXPECT_EQ(configure_threads(3), 3);
   EXPECT_EQ(num_threads(), 3);
-  if (blas_threads() > 0) {
-    // LibTorch calls OpenBLAS: OpenBLAS gets the threads, LibTorch's OpenMP pool one.
+  const std::string blas = blas_threading();
+  // LORAFT_TEST_BLAS: the BLAS this run was started with (tests/CMakeLists.txt runs these tests
+  // again with OpenBLAS's OpenMP build).
+  if (const char* expected = std::getenv("LORAFT_TEST_BLAS")) {
+    EXPECT_EQ(blas, expected);
+  }
+  if (blas == "OpenBLAS, own threads") {
+    // OpenBLAS's own threads get the cores, LibTorch's OpenMP pool one.
     EXPECT_EQ(blas_threads(), 3);
     EXPECT_EQ(at::get_num_threads(), 1);
   } else {
+    // One pool: OpenBLAS runs in LibTorch's OpenMP threads, or there is no OpenBLAS.
     EXPECT_EQ(at::get_num_threads(), 3);
+    if (blas == "OpenBLAS, OpenMP") {
+      EXPECT_EQ(blas_threads(), 3);
+    }
   }
   EXPECT_EQ(configure_threads(0), default_num_threads());
+}
+
+// Minor page faults of this process so far.
+long minor_faults() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_minflt;
+}
+
+TEST(Memory, FreedMemoryIsReusedWithoutPageFaults) {
+  if (!keep_freed_memory()) GTEST_SKIP() << "malloc is not glibc's";
+  // 64 MiB: above glibc's largest mmap threshold (32 MiB), so by default it is unmapped on free
+  // and every page faults again on the next allocation.
+  constexpr std::size_t kBytes = std::size_t{64} << 20, kPages = kBytes / 4096;
+  auto allocate_and_touch = [] {
+    auto* p = static_cast<volatile char*>(std::malloc(kBytes));
+    ASSERT_NE(p, nullptr);
+    for (std::size_t i = 0; i < kBytes; i += 4096) p[i] = 1;
+    std::free(const_cast<char*>(p));
+  };
+  allocate_and_touch();  // the first use faults its pages in
+  const long before = minor_faults();
+  allocate_and_touch();
+  EXPECT_LT(minor_faults() - before, static_cast<long>(kPages / 10));
 }
 
 TEST(Threads, ParallelForVisitsEveryIndexOnce) {

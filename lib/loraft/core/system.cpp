@@ -1,6 +1,7 @@
 #include "loraft/core/system.h"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,6 +40,14 @@ std::string proc_field(const char* file, const std::string& key) {
 double peak_rss_mib() {
   const std::string kb = proc_field("/proc/self/status", "VmHWM");  // "123456 kB"
   return kb.empty() ? 0.0 : std::stod(kb) / 1024.0;
+}
+
+bool keep_freed_memory() {
+#if defined(__GLIBC__)
+  return mallopt(M_MMAP_MAX, 0) == 1 && mallopt(M_TRIM_THRESHOLD, -1) == 1;
+#else
+  return false;
+#endif
 }
 
 MachineInfo machine_info() {

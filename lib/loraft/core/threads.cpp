@@ -12,6 +12,8 @@
 #include <thread>
 #include <vector>
 
+#include "loraft/core/system.h"
+
 namespace loraft {
 namespace {
 
@@ -30,17 +32,37 @@ int default_num_threads() {
   return hw > 0 ? static_cast<int>(hw) : 1;
 }
 
+namespace {
+
+// openblas_get_parallel(): 0 sequential, 1 OpenBLAS's own threads, 2 OpenMP; -1 where LibTorch
+// does not call OpenBLAS.
+int openblas_parallel() {
+  using GetParallel = int (*)();
+  if (!dlsym(RTLD_DEFAULT, "openblas_set_num_threads")) return -1;
+  auto* get_parallel = reinterpret_cast<GetParallel>(dlsym(RTLD_DEFAULT, "openblas_get_parallel"));
+  return get_parallel ? get_parallel() : 1;
+}
+
+}  // namespace
+
 int configure_threads(int n) {
   if (n <= 0) n = default_num_threads();
-  // Where LibTorch calls OpenBLAS for its matrix products (Debian's libtorch), the cores go to
-  // OpenBLAS and LibTorch's own OpenMP pool keeps one thread. With both pools at n threads,
-  // OpenMP's threads spin-wait while OpenBLAS's need the same cores: on 2 cores a DistilBERT
-  // training step took 8.24 s against 6.48 s this way, and a small model's fine-tuning ran
-  // 2.2x slower than on one thread (docs/architecture.md, "Threads").
+  static const bool kept = [] {
+    const char* keep = std::getenv("LORAFT_KEEP_FREED_MEMORY");
+    return keep != nullptr && std::string(keep) == "0" ? false : keep_freed_memory();
+  }();
+  static_cast<void>(kept);
+  // Where LibTorch calls OpenBLAS built with its own threads (Debian's libopenblas0-pthread,
+  // the default), the cores go to OpenBLAS and LibTorch's own OpenMP pool keeps one thread.
+  // With both pools at n threads, OpenMP's threads spin-wait while OpenBLAS's need the same
+  // cores: on 2 cores a DistilBERT training step took 8.24 s against 6.48 s this way, and a
+  // small model's fine-tuning ran 2.2x slower than on one thread (docs/architecture.md,
+  // "Threads"). OpenBLAS built with OpenMP (libopenblas0-openmp) runs its products in
+  // LibTorch's OpenMP pool, so both get n; so do a sequential OpenBLAS and other BLAS.
   using SetThreads = void (*)(int);
-  auto* set_openblas = reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  at::set_num_threads(set_openblas ? 1 : n);
-  if (set_openblas) set_openblas(n);
+  const int parallel = openblas_parallel();
+  at::set_num_threads(parallel == 1 ? 1 : n);
+  if (parallel >= 0) reinterpret_cast<SetThreads>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))(n);
   g_threads = n;
   return n;
 }
@@ -49,6 +71,15 @@ int blas_threads() {
   using GetThreads = int (*)();
   auto* get_openblas = reinterpret_cast<GetThreads>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
   return get_openblas ? get_openblas() : 0;
+}
+
+const char* blas_threading() {
+  switch (openblas_parallel()) {
+    case 0: return "OpenBLAS, sequential";
+    case 1: return "OpenBLAS, own threads";
+    case 2: return "OpenBLAS, OpenMP";
+    default: return "not OpenBLAS";
+  }
 }
 
 void ensure_threads_configured() {
