@@ -17,12 +17,14 @@
 #include <algorithm>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "loraft/core/threads.h"
 #include "loraft/io/file.h"
 #include "loraft/text/bert_tokenizer.h"
+#include "targets.h"
 
 namespace {
 
@@ -127,6 +129,31 @@ void BM_EncodeBatch(benchmark::State& state) {
 }
 BENCHMARK(BM_EncodeBatch)->ArgName("threads")->Arg(1)->Arg(2)->Unit(benchmark::kMillisecond)->UseRealTime();
 
+// The performance issue's data target: tokenization at >= 50 MB/s of review text per core,
+// serially and in encode_batch on every thread.
+std::vector<loraft::bench::Target> tokenizer_targets(const loraft::bench::Results& r) {
+  using loraft::bench::Target;
+  auto mb = [](std::optional<double> bytes_per_s) {
+    return bytes_per_s ? std::optional<double>(*bytes_per_s / 1e6) : std::nullopt;
+  };
+  std::optional<double> batch_per_core;
+  if (auto rate = r.get("BM_EncodeBatchAllThreads", "bytes_per_second"))
+    batch_per_core = *rate / 1e6 / r.get("BM_EncodeBatchAllThreads", "threads").value_or(1);
+  const auto serial_s = r.get("BM_EncodeSerial", "real_time_s");
+  return {
+      {"encode, one thread (BM_EncodeSerial)", mb(r.get("BM_EncodeSerial", "bytes_per_second")),
+       Target::Kind::at_least, 50, 1, " MB/s", 1, "wall clock, review text"},
+      {"encode_batch on every thread, per core (BM_EncodeBatchAllThreads)", batch_per_core, Target::Kind::at_least,
+       50, 1, " MB/s", 1, "wall clock / threads"},
+      {"encode_batch on 2 threads / one thread, time (BM_EncodeBatch)",
+       loraft::bench::ratio(r.get("BM_EncodeBatch/threads:2", "real_time_s"), serial_s), Target::Kind::info, 0, 1,
+       "x", 2, "below 1 only with a core free"},
+  };
+}
+
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  return loraft::bench::run_with_targets(argc, argv, "Targets of bench_tokenizer, measured in this run",
+                                         tokenizer_targets);
+}

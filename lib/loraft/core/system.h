@@ -18,9 +18,9 @@ double peak_rss_mib();
 /// free top of its heaps to the system, so a training step that frees and allocates the same
 /// large activations every step pays a page fault for each 4 KiB page of them every step.
 /// With mmap off for allocations (`M_MMAP_MAX` 0) and trimming off (`M_TRIM_THRESHOLD` -1,
-/// mallopt(3)), each step reuses the pages of the last: the full DistilBERT step took
-/// 0.72-0.86x the time and the eval forward 0.57-0.68x, with the same peak RSS
-/// (docs/performance.md, "Page faults"). configure_threads() calls it once per process unless
+/// mallopt(3)), each step reuses the pages of the last: in four pairs of runs the full
+/// DistilBERT step took 0.69-0.86x the time and the eval forward 0.57-0.79x, with peak RSS
+/// within 2 % (docs/performance.md, "Page faults"). configure_threads() calls it once per process unless
 /// `LORAFT_KEEP_FREED_MEMORY=0`. Returns false where malloc is not glibc's (or a sanitizer's).
 bool keep_freed_memory();
 
