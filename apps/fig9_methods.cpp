@@ -11,10 +11,16 @@ int main(int argc, char** argv) {
       [](paper::Study& s) {
         const auto& p = s.profile();
         const auto arms = paper::method_arms(p);
-        std::string script = "set multiplot layout " +
+        // One colour per method, named in the first panel's key (labels at the points collide where
+        // methods of similar size and time cluster).
+        const std::string n = std::to_string(arms.size());
+        std::string names = "array M[" + n + "] = [";
+        for (std::size_t i = 0; i < arms.size(); ++i) names += (i > 0 ? ", \"" : "\"") + arms[i].label + "\"";
+        std::string script = names + "]\nset multiplot layout " +
                              std::to_string(p.data.size()) + ",2 title 'Every method (profile " + p.name + ", " +
                              paper::seeds_phrase(p.seeds.size()) + ")'\n"
-                             "set yrange [0<*:*<1]\nset ylabel 'accuracy'\nunset key\n"
+                             "set yrange [0<*:*<1]\nset ylabel 'accuracy'\n"
+                             "set key bottom right font ',8' spacing 0.9 box opaque\n"
                              "set offsets graph 0.1, graph 0.1, graph 0.1, graph 0.1\n";
         char panel = 'a';
         for (const auto& [data, setting] : p.data) {
@@ -22,17 +28,17 @@ int main(int argc, char** argv) {
           const auto file = s.write_csv(data, paper::final_table(s, arms, data)).filename().string();
           const std::string title = paper::data_title(data);
           const std::string by_params(1, panel++), by_time(1, panel++);
+          const std::string only = "(column('series')==i-1 ? column('acc_mean') : NaN)";
           script += "F = RESULTS.'/" + file + "'\n"
                     "set title '(" + by_params + ") " + title + ": accuracy vs trainable parameters'\n"
                     "set logscale x\nset xlabel 'trainable parameters (log scale)'\n"
-                    "plot F using 'trainable':'acc_mean':'acc_lo':'acc_hi':(column('series')+1) with yerrorbars lc variable pt 7 notitle, \\\n"
-                    "     F using 'trainable':'acc_mean':2 with labels offset 0,1 font ',8' notitle\n"
-                    "unset logscale x\n"
+                    "plot for [i=1:" + n + "] F using 'trainable':" + only + ":'acc_lo':'acc_hi' "
+                    "with yerrorbars lc i pt 7 title M[i]\n"
+                    "unset key\nunset logscale x\n"
                     "set title '(" + by_time + ") " + title + ": accuracy vs training time'\n"
                     "set xlabel 'training time (s, steps x median step)'\n"
-                    "plot F using 'time_mean':'acc_mean':'time_lo':'time_hi':'acc_lo':'acc_hi':(column('series')+1) "
-                    "with xyerrorbars lc variable pt 7 notitle, \\\n"
-                    "     F using 'time_mean':'acc_mean':2 with labels offset 0,1 font ',8' notitle\n";
+                    "plot for [i=1:" + n + "] F using 'time_mean':" + only + ":'time_lo':'time_hi':'acc_lo':'acc_hi' "
+                    "with xyerrorbars lc i pt 7 title M[i]\n";
         }
         s.write_runs_csv();
         s.plot(script + "unset multiplot\n", 7.0, 3.2 * static_cast<double>(p.data.size()));
