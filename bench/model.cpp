@@ -183,27 +183,35 @@ void BM_Gemm2048(benchmark::State& state) {
                                                 benchmark::Counter::kIsRate);
 }
 
-// Eval mode, no autograd: the reference's mode (c).
-void eval_forward(benchmark::State& state, Encoder encoder) {
-  Setup s(encoder);
-  s.model->eval();
-  s.model->to(g_device);
-  torch::NoGradGuard no_grad;
-  auto ids = s.batch.input_ids.to(g_device), mask = s.batch.attention_mask.to(g_device);
-  auto forward = [&] {
+// One eval forward, the reference's mode (c): eval mode, no autograd, the batch on g_device.
+struct EvalRig {
+  Setup s;
+  torch::Tensor ids, mask;
+  explicit EvalRig(Encoder encoder) : s(encoder) {
+    s.model->eval();
+    s.model->to(g_device);
+    ids = s.batch.input_ids.to(g_device);
+    mask = s.batch.attention_mask.to(g_device);
+  }
+  torch::Tensor step() {
+    torch::NoGradGuard no_grad;
     loraft::train::AutocastGuard guard(g_autocast, g_device);
     return s.model->forward(ids, mask);
-  };
-  auto logits = forward();  // warm-up, as for the training steps
-  for (int i = 1; i < kWarmupSteps; ++i) logits = forward();
+  }
+};
+
+void eval_forward(benchmark::State& state, Encoder encoder) {
+  EvalRig rig(encoder);
+  torch::Tensor logits;
+  for (int i = 0; i < kWarmupSteps; ++i) logits = rig.step();  // as for the training steps
   double seconds = 0;
   for (auto _ : state) {
     auto t0 = loraft::Clock::now();
-    logits = forward();
+    logits = rig.step();
     benchmark::DoNotOptimize(logits.data_ptr());
     seconds += synchronized_seconds_since(t0);
   }
-  set_counters(state, step_matmul_flops(s.config, "eval"), seconds);
+  set_counters(state, step_matmul_flops(rig.s.config, "eval"), seconds);
 }
 void BM_EvalForward(benchmark::State& state) { eval_forward(state, Encoder::base); }
 void BM_MiniEvalForward(benchmark::State& state) { eval_forward(state, Encoder::mini); }
@@ -537,14 +545,9 @@ void run_profile() {
               loraft::num_threads(), at::get_num_threads(), loraft::blas_threads(), loraft::blas_threading());
   loraft::bench::OpProfile profile;
   if (mode == "eval") {
-    Setup s(g_profile_encoder);
-    s.model->eval();
-    s.model->to(g_device);
-    torch::NoGradGuard no_grad;
-    auto ids = s.batch.input_ids.to(g_device), mask = s.batch.attention_mask.to(g_device);
+    EvalRig rig(g_profile_encoder);
     auto forward = [&] {
-      loraft::train::AutocastGuard guard(g_autocast, g_device);
-      benchmark::DoNotOptimize(s.model->forward(ids, mask).data_ptr());
+      benchmark::DoNotOptimize(rig.step().data_ptr());
       synchronize();
     };
     forward();
